@@ -1,0 +1,154 @@
+"""The ``headroom`` command: simulate or compress a request and record what it saved."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+from rich.console import Console
+from rich.table import Table
+
+from ._cli_input import Payload, example_history, parse_payload
+from .config import HeadroomConfig
+from .errors import HeadroomError
+from .pipeline import CompressResult, compress, simulate
+from .providers import estimate_cost
+from .waste import WasteSignals
+
+DEFAULT_STORE = "sqlite:///headroom.db"
+_KINDS = click.Choice(["auto", "messages", "openai", "anthropic", "tool-output"])
+
+
+class BadInput(click.ClickException):
+    """One line naming what is wrong with the input; exit status 2."""
+
+    exit_code = 2
+
+
+def _load(file: str | None, as_kind: str) -> Payload:
+    if file is None:
+        return Payload("messages", example_history())
+    try:
+        text = sys.stdin.read() if file == "-" else Path(file).read_text("utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise BadInput(f"{file}: cannot read: {exc}") from None
+    try:
+        return parse_payload(text, as_kind=as_kind)
+    except HeadroomError as exc:
+        raise BadInput(f"{file}: {exc}") from None
+
+
+def _label(file: str | None) -> str:
+    return "bundled example" if file is None else ("stdin" if file == "-" else Path(file).name)
+
+
+def _table(title: str, result: CompressResult, waste: WasteSignals | None, model: str) -> Table:
+    table = Table(title=title, show_header=False, title_justify="left")
+    table.add_column(style="bold")
+    table.add_column(justify="right")
+    table.add_row("model", model)
+    table.add_row("tokens before", f"{result.tokens_before:,}")
+    table.add_row("tokens after", f"{result.tokens_after:,}")
+    table.add_row("saved", f"{result.tokens_saved:,} ({result.savings_percent:.1f}%)")
+    cost = estimate_cost(input_tokens=result.tokens_saved, model=model)
+    table.add_row("input cost saved", "n/a" if cost is None else f"${cost:.6f}")
+    table.add_row("transforms", ", ".join(result.transforms_applied) or "none")
+    if waste is not None:
+        for name, tokens in waste.to_dict().items():
+            table.add_row(f"waste: {name.removesuffix('_tokens')}", f"{tokens:,}")
+    for failure in result.failures:
+        table.add_row("[yellow]undone[/yellow]", failure)
+    return table
+
+
+def _record(store_url: str | None, result: CompressResult, model: str, mode: str,
+            waste: WasteSignals | None) -> str | None:
+    if not store_url:
+        return None
+    from .metrics import RequestMetrics, open_store
+
+    metrics = RequestMetrics.new(
+        model=model,
+        mode=mode,
+        tokens_input_before=result.tokens_before,
+        tokens_input_after=result.tokens_after,
+        cost_before=estimate_cost(input_tokens=result.tokens_before, model=model),
+        cost_after=estimate_cost(input_tokens=result.tokens_after, model=model),
+        transforms_applied=result.transforms_applied,
+        waste_signals=waste.to_dict() if waste else {},
+        source="cli",
+    )
+    with open_store(store_url) as store:
+        store.record(metrics)
+    return metrics.request_id
+
+
+_common = [
+    click.argument("file", required=False),
+    click.option("--model", default=None, help="Model to count for (default: the file's, else gpt-4o)."),
+    click.option("--query", default=None, help="What the next answer is about (default: last user turn)."),
+    click.option("--as", "as_kind", type=_KINDS, default="auto", show_default=True,
+                 help="How to read FILE."),
+    click.option("--store", "store_url", default=DEFAULT_STORE, show_default=True,
+                 help="Metrics store URL; '' to record nothing."),
+]
+
+
+def _with_common(fn: Any) -> Any:
+    for decorator in reversed(_common):
+        fn = decorator(fn)
+    return fn
+
+
+@click.group()
+@click.version_option(package_name="headroom-context")
+def main() -> None:
+    """Headroom: compress LLM context (tool outputs, histories) safely and reversibly.
+
+    FILE is an OpenAI messages list, an OpenAI or Anthropic request body, or a raw
+    tool output; without FILE the bundled example agent history is used; '-' reads stdin.
+    """
+
+
+@main.command("simulate")
+@_with_common
+def simulate_cmd(file: str | None, model: str | None, query: str | None, as_kind: str,
+                 store_url: str) -> None:
+    """Show what compression would save, changing nothing."""
+    payload = _load(file, as_kind)
+    model = model or payload.model or "gpt-4o"
+    sim = simulate(payload.messages, model=model, query=query, config=HeadroomConfig())
+    result = CompressResult(sim.messages, sim.tokens_before, sim.tokens_after,
+                            sim.transforms_applied, "simulate", sim.waste_signals, sim.failures)
+    Console().print(_table(f"headroom simulate: {_label(file)}", result,
+                           sim.waste_signals, model))
+    _record(store_url, result, model, "simulate", sim.waste_signals)
+
+
+@main.command("compress")
+@_with_common
+@click.option("-o", "--output", type=click.Path(dir_okay=False, writable=True), default=None,
+              help="Where to write the compressed input (default: stdout).")
+def compress_cmd(file: str | None, model: str | None, query: str | None, as_kind: str,
+                 store_url: str, output: str | None) -> None:
+    """Compress FILE and write it back in the same form."""
+    payload = _load(file, as_kind)
+    model = model or payload.model or "gpt-4o"
+    result = compress(payload.messages, model=model, query=query, mode="optimize")
+    rendered = payload.render(result.messages)
+    text = rendered if isinstance(rendered, str) else json.dumps(rendered, ensure_ascii=False, indent=1)
+    if output:
+        Path(output).write_text(text, "utf-8")
+    else:
+        click.echo(text)
+    Console(stderr=output is None).print(
+        _table(f"headroom compress: {_label(file)}", result, None, model)
+    )
+    _record(store_url, result, model, "optimize", None)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

@@ -1,0 +1,135 @@
+"""Configuration models.
+
+Every model is a frozen pydantic v2 model with ``extra="forbid"``: a misspelt or
+wrong-typed field fails at construction with a :class:`~headroom_core.errors.ConfigError`
+whose message names the field. Names and defaults follow the seeds' API
+(headroom's ``SmartCrusherConfig``, ``CacheAlignerConfig``, ...).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from .errors import ConfigError
+
+Mode = Literal["audit", "optimize", "off"]
+MODES: tuple[str, ...] = ("audit", "optimize", "off")
+
+
+class _Config(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid", validate_default=True, defer_build=True)
+
+    def __init__(self, **data: Any) -> None:
+        try:
+            super().__init__(**data)
+        except ValidationError as exc:
+            problems = _problems(exc)
+            name = type(self).__name__
+            message = "; ".join(f"{name}.{path}: {msg} (got {value!r})" for path, msg, value in problems)
+            error = ConfigError(message)
+            error.problems = problems  # type: ignore[attr-defined]
+            raise error from exc
+
+
+def _problems(exc: ValidationError) -> list[tuple[str, str, Any]]:
+    """(dotted field path, message, offending value) for each error, nested configs flattened."""
+    out: list[tuple[str, str, Any]] = []
+    for err in exc.errors():
+        path = ".".join(str(p) for p in err["loc"])
+        inner = (err.get("ctx") or {}).get("error")
+        if isinstance(inner, ConfigError) and hasattr(inner, "problems"):
+            out.extend((f"{path}.{p}" if path else p, m, v) for p, m, v in inner.problems)
+        else:
+            out.append((path or "(model)", err["msg"], err.get("input")))
+    return out
+
+
+class SmartCrusherConfig(_Config):
+    enabled: bool = Field(True, description="Compress JSON tool outputs.")
+    min_items_to_analyze: int = Field(5, ge=0, description="Arrays shorter than this are left whole.")
+    min_tokens_to_crush: int = Field(200, ge=0, description="Lossy cuts only above this many tokens.")
+    max_items_after_crush: int = Field(15, ge=1, description="Target item count after a lossy cut.")
+    keep_first: int = Field(3, ge=0, description="Items always kept from the start of an array.")
+    keep_last: int = Field(2, ge=0, description="Items always kept from the end of an array.")
+    preserve_errors: bool = Field(True, description="Never drop error items.")
+    anomaly_std_threshold: float = Field(2.0, gt=0, description="Std devs that make a numeric anomaly.")
+    relevance_threshold: float = Field(0.25, ge=0, le=1, description="Keep items scoring above this.")
+    max_string_chars: int = Field(2000, ge=64, description="Longer strings are cut with a marker.")
+    tool_profiles: dict[str, dict[str, int]] = Field(
+        default_factory=dict, description="Per-tool overrides, e.g. {'search': {'max_array_items': 5}}."
+    )
+    never_compress_tools: tuple[str, ...] = Field((), description="Tool names never touched.")
+
+
+class CacheAlignerConfig(_Config):
+    enabled: bool = Field(True, description="Move dynamic content out of the stable prefix.")
+    extract_dates: bool = Field(True, description="Move dates, times, UUIDs and request ids.")
+    normalize_whitespace: bool = Field(True, description="Collapse trailing and repeated blank lines.")
+    stable_prefix_min_tokens: int = Field(0, ge=0, description="Align only prefixes this long.")
+    dynamic_tail_separator: str = Field(
+        "\n\n---\n[Dynamic Context]\n", description="Separator before the moved dynamic block."
+    )
+
+
+class RollingWindowConfig(_Config):
+    enabled: bool = Field(True, description="Enforce the token budget by dropping oldest units.")
+    keep_system: bool = Field(True, description="Never drop system messages.")
+    preserve_recent_turns: int = Field(2, ge=0, description="Last N user turns never dropped.")
+    output_buffer_tokens: int = Field(4000, ge=0, description="Tokens reserved for the reply.")
+
+
+class ScoringWeights(_Config):
+    recency: float = Field(0.20, ge=0)
+    semantic_similarity: float = Field(0.20, ge=0)
+    toin_importance: float = Field(0.25, ge=0)
+    error_indicator: float = Field(0.15, ge=0)
+    forward_reference: float = Field(0.15, ge=0)
+    token_density: float = Field(0.05, ge=0)
+
+    @model_validator(mode="after")
+    def _some_weight(self) -> ScoringWeights:
+        if sum(self.model_dump().values()) <= 0:
+            raise ValueError("at least one weight must be positive")
+        return self
+
+    def normalized(self) -> ScoringWeights:
+        """The same weights scaled to sum to 1."""
+        values = self.model_dump()
+        total = sum(values.values())
+        return ScoringWeights(**{k: v / total for k, v in values.items()})
+
+
+class IntelligentContextConfig(_Config):
+    enabled: bool = Field(True, description="Score units and cut the least important first.")
+    keep_system: bool = Field(True, description="Never drop system messages.")
+    keep_last_turns: int = Field(2, ge=0, description="Last N user turns never dropped.")
+    output_buffer_tokens: int = Field(4000, ge=0, description="Tokens reserved for the reply.")
+    use_importance_scoring: bool = Field(True, description="Rank by ScoringWeights, else by age.")
+    scoring_weights: ScoringWeights = Field(default_factory=ScoringWeights)
+    recency_decay_rate: float = Field(0.1, ge=0, description="Exponential decay per message.")
+    compress_threshold: float = Field(0.1, ge=0, le=1, description="Compress units below this.")
+
+
+class RelevanceScorerConfig(_Config):
+    scorer_type: Literal["auto", "bm25", "embedding", "hybrid"] = Field("auto")
+    bm25_k1: float = Field(1.5, gt=0)
+    bm25_b: float = Field(0.75, ge=0, le=1)
+    embedding_model: str = Field("all-MiniLM-L6-v2")
+    hybrid_alpha: float = Field(0.5, ge=0, le=1, description="BM25 weight in the hybrid score.")
+    relevance_threshold: float = Field(0.25, ge=0, le=1)
+
+
+class HeadroomConfig(_Config):
+    """Top-level configuration for :func:`~headroom_core.compress` and the adapters."""
+
+    mode: Mode = Field("optimize", description="audit: measure only; optimize: compress; off.")
+    smart_crusher: SmartCrusherConfig = Field(default_factory=SmartCrusherConfig)
+    cache_aligner: CacheAlignerConfig = Field(default_factory=CacheAlignerConfig)
+    rolling_window: RollingWindowConfig = Field(default_factory=RollingWindowConfig)
+    intelligent_context: IntelligentContextConfig = Field(default_factory=IntelligentContextConfig)
+    relevance: RelevanceScorerConfig = Field(default_factory=RelevanceScorerConfig)
+    model_context_limits: dict[str, int] = Field(
+        default_factory=dict, description="Override context windows by model name."
+    )

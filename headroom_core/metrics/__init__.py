@@ -1,0 +1,24 @@
+"""Request metrics and where they are kept.
+
+``RequestMetrics`` is one request's record; ``open_store(url)`` opens a ``MetricsStore``
+(``sqlite:///headroom.db``, ``jsonl:///metrics.jsonl``, ``memory://``) to record and
+query them. Standard library and orjson only.
+"""
+
+from __future__ import annotations
+
+from headroom_core.metrics._base import MetricsStore
+from headroom_core.metrics._jsonl import JSONLMetricsStore
+from headroom_core.metrics._sqlite import SQLiteMetricsStore
+from headroom_core.metrics.records import RequestMetrics, Summary
+from headroom_core.metrics.store import MemoryMetricsStore, open_store
+
+__all__ = [
+    "JSONLMetricsStore",
+    "MemoryMetricsStore",
+    "MetricsStore",
+    "RequestMetrics",
+    "SQLiteMetricsStore",
+    "Summary",
+    "open_store",
+]

@@ -1,0 +1,136 @@
+"""Opening a metrics store from a URL, and the in-memory store.
+
+URLs follow SQLAlchemy's slash convention: after ``scheme://`` one slash starts the
+path, so three slashes give a relative path and four an absolute one::
+
+    sqlite:///headroom.db           ./headroom.db (relative to the working directory)
+    sqlite:////var/lib/headroom.db  /var/lib/headroom.db
+    jsonl:///logs/metrics.jsonl     ./logs/metrics.jsonl
+    memory://                       in this process only; for tests and simulate()
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from datetime import datetime
+
+from headroom_core.errors import ConfigError, InputError, StorageError
+from headroom_core.metrics._base import (
+    ClosingContext,
+    MetricsStore,
+    check_query,
+    dumps,
+    select,
+    summarize,
+)
+from headroom_core.metrics._jsonl import JSONLMetricsStore
+from headroom_core.metrics._sqlite import SQLiteMetricsStore
+from headroom_core.metrics.records import RequestMetrics, Summary
+
+__all__ = ["DEFAULT_URL", "MemoryMetricsStore", "MetricsStore", "open_store", "store_schemes"]
+
+DEFAULT_URL = "sqlite:///headroom.db"
+
+
+class MemoryMetricsStore(ClosingContext):
+    """Records kept in a list in this process; thread-safe; lost on exit."""
+
+    __slots__ = ("_closed", "_lock", "_records")
+
+    def __init__(self) -> None:
+        self._records: list[RequestMetrics] = []
+        self._lock = threading.Lock()
+        self._closed = False
+
+    def __repr__(self) -> str:
+        return f"MemoryMetricsStore(<{len(self._records)} records>)"
+
+    def _snapshot(self) -> list[RequestMetrics]:
+        with self._lock:
+            if self._closed:
+                raise StorageError("in-memory metrics store is closed")
+            return list(self._records)
+
+    def record(self, m: RequestMetrics) -> None:
+        """Add one record."""
+        if not isinstance(m, RequestMetrics):
+            raise InputError(f"record: expected RequestMetrics, got {type(m).__name__}")
+        dumps(m.to_dict(), m)  # same contract as the file stores: JSON-serialisable or refused
+        with self._lock:
+            if self._closed:
+                raise StorageError("in-memory metrics store is closed")
+            self._records.append(m)
+
+    def get_metrics(
+        self,
+        limit: int | None = 100,
+        *,
+        since: datetime | None = None,
+        model: str | None = None,
+    ) -> list[RequestMetrics]:
+        """Records newest first (ties: the later-recorded first)."""
+        check_query(limit, since)
+        return select(self._snapshot(), limit, since, model)
+
+    def get_summary(self, *, since: datetime | None = None) -> Summary:
+        """Totals over the records at or after ``since``."""
+        return summarize(self._snapshot(), since)
+
+    def close(self) -> None:
+        """Drop the records. Idempotent."""
+        with self._lock:
+            self._closed = True
+            self._records.clear()
+
+
+def _file_path(url: str, rest: str) -> str:
+    if not rest.startswith("/") or rest == "/":
+        raise ConfigError(
+            f"metrics store URL {url!r}: expected a path after 'scheme:///' "
+            "(three slashes: relative path, four: absolute path)"
+        )
+    return rest[1:]
+
+
+def _open_sqlite(url: str, rest: str) -> MetricsStore:
+    return SQLiteMetricsStore(_file_path(url, rest))
+
+
+def _open_jsonl(url: str, rest: str) -> MetricsStore:
+    return JSONLMetricsStore(_file_path(url, rest))
+
+
+def _open_memory(url: str, rest: str) -> MetricsStore:
+    if rest not in ("", "/"):
+        raise ConfigError(f"metrics store URL {url!r}: 'memory://' takes no path")
+    return MemoryMetricsStore()
+
+
+# scheme -> factory(url, text after "scheme://"). A new store is one new entry here.
+_REGISTRY: dict[str, Callable[[str, str], MetricsStore]] = {
+    "sqlite": _open_sqlite,
+    "jsonl": _open_jsonl,
+    "memory": _open_memory,
+}
+
+
+def store_schemes() -> tuple[str, ...]:
+    """The URL schemes ``open_store`` knows."""
+    return tuple(sorted(_REGISTRY))
+
+
+def open_store(url: str = DEFAULT_URL) -> MetricsStore:
+    """Open (creating if needed, with parent directories) the store that ``url`` names.
+
+    Raises ConfigError for a malformed URL or an unknown scheme, StorageError when the
+    file cannot be opened or is not a store of that kind.
+    """
+    if not isinstance(url, str):
+        raise ConfigError(f"metrics store URL: expected a string, got {url!r}")
+    scheme, sep, rest = url.partition("://")
+    factory = _REGISTRY.get(scheme.lower()) if sep else None
+    if factory is None:
+        known = ", ".join(f"{s}://" for s in store_schemes())
+        raise ConfigError(f"metrics store URL {url!r}: unknown scheme; known schemes: {known}")
+    return factory(url, rest)

@@ -1,0 +1,257 @@
+"""Transforms, the pipeline that runs them, and the two entry points.
+
+``TransformPipeline.transform`` is the ONE fail-open boundary of the package:
+a transform that raises leaves the messages exactly as they were before it,
+and the failure is recorded in ``TransformResult.failures``. A transform whose
+output has more tokens than its input, or that breaks tool pairing, is undone
+the same way. Only :class:`~headroom_core.errors.BudgetError` goes through: a
+request that cannot fit its budget is the caller's decision, never silent.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Protocol, runtime_checkable
+
+from .config import HeadroomConfig, Mode
+from .errors import BudgetError
+from .messages import Message, check_messages, content_text, pairing_is_valid
+from .providers import estimate_cost, provider_for_model
+from .tokens import Tokenizer, get_tokenizer
+from .waste import WasteSignals, detect_waste
+
+logger = logging.getLogger("headroom_core")
+
+
+@dataclass(slots=True)
+class TransformContext:
+    """What a transform may read, and where it records what it did."""
+
+    tokenizer: Tokenizer
+    config: HeadroomConfig
+    query: str | None = None
+    model_limit: int | None = None
+    applied: list[str] = field(default_factory=list)
+
+    def record(self, label: str) -> None:
+        self.applied.append(label)
+
+
+@runtime_checkable
+class Transform(Protocol):
+    """One job on a message list. Must not mutate its input; returns a new list."""
+
+    name: str
+
+    def apply(self, messages: list[Message], ctx: TransformContext) -> list[Message]: ...
+
+
+@dataclass(frozen=True, slots=True)
+class TransformResult:
+    messages: list[Message]
+    tokens_before: int
+    tokens_after: int
+    transforms_applied: tuple[str, ...]
+    failures: tuple[str, ...] = ()
+
+    @property
+    def tokens_saved(self) -> int:
+        return max(0, self.tokens_before - self.tokens_after)
+
+
+class TransformPipeline:
+    """Runs transforms in order, undoing any that fails, grows the request or breaks pairing."""
+
+    def __init__(self, transforms: Sequence[Transform]) -> None:
+        self.transforms = tuple(transforms)
+
+    def transform(
+        self,
+        messages: Sequence[Message],
+        *,
+        tokenizer: Tokenizer | None = None,
+        config: HeadroomConfig | None = None,
+        query: str | None = None,
+        model_limit: int | None = None,
+    ) -> TransformResult:
+        current = check_messages(messages)
+        ctx = TransformContext(
+            tokenizer=tokenizer or get_tokenizer(),
+            config=config or HeadroomConfig(),
+            query=query,
+            model_limit=model_limit,
+        )
+        tokens_before = ctx.tokenizer.count_messages(current)
+        tokens = tokens_before
+        # Pairing may only be checked as strictly as the input allows (a request may end
+        # on an assistant tool call still waiting for its results).
+        paired = _pairing_level(current)
+        failures: list[str] = []
+        for t in self.transforms:
+            mark = len(ctx.applied)
+            try:
+                candidate = t.apply(current, ctx)
+            except BudgetError:
+                raise
+            except Exception as exc:  # the one fail-open boundary: see module docstring
+                failures.append(f"{t.name}: {type(exc).__name__}: {exc}")
+                logger.warning("headroom transform %s failed; passing through: %r", t.name, exc)
+                del ctx.applied[mark:]
+                continue
+            if candidate is current:
+                continue
+            new_tokens = ctx.tokenizer.count_messages(candidate)
+            problem = _reject_reason(candidate, new_tokens, tokens, paired)
+            if problem:
+                failures.append(f"{t.name}: undone, {problem}")
+                del ctx.applied[mark:]
+                continue
+            current, tokens = candidate, new_tokens
+        return TransformResult(current, tokens_before, tokens, tuple(ctx.applied), tuple(failures))
+
+
+def _pairing_level(messages: list[Message]) -> str | None:
+    if pairing_is_valid(messages):
+        return "strict"
+    return "pending" if pairing_is_valid(messages, allow_pending=True) else None
+
+
+def _reject_reason(
+    candidate: list[Message], tokens: int, before: int, paired: str | None
+) -> str | None:
+    if tokens > before:
+        return f"output grew from {before} to {tokens} tokens"
+    if paired and not pairing_is_valid(candidate, allow_pending=paired == "pending"):
+        return "output broke tool-call pairing"
+    return None
+
+
+def default_query(messages: Sequence[Message]) -> str | None:
+    """The text of the last user message: what relevance scoring ranks against."""
+    for m in reversed(messages):
+        if m.get("role") == "user":
+            text = content_text(m).strip()
+            if text:
+                return text
+    return None
+
+
+def build_pipeline(config: HeadroomConfig) -> TransformPipeline:
+    """The default pipeline for a config, from the transform registry."""
+    from .transforms import build_transforms
+
+    return TransformPipeline(build_transforms(config))
+
+
+
+
+# --- entry points ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class CompressResult:
+    """What :func:`compress` returns. ``messages`` is what to send."""
+
+    messages: list[Message]
+    tokens_before: int
+    tokens_after: int
+    transforms_applied: tuple[str, ...]
+    mode: str
+    waste_signals: WasteSignals | None = None
+    failures: tuple[str, ...] = ()
+
+    @property
+    def tokens_saved(self) -> int:
+        return max(0, self.tokens_before - self.tokens_after)
+
+    @property
+    def savings_percent(self) -> float:
+        return 100.0 * self.tokens_saved / self.tokens_before if self.tokens_before else 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class SimulationResult:
+    """What :func:`simulate` returns: the plan, with nothing changed or sent."""
+
+    tokens_before: int
+    tokens_after: int
+    tokens_saved: int
+    savings_percent: float
+    transforms_applied: tuple[str, ...]
+    waste_signals: WasteSignals
+    estimated_cost_saving: float | None
+    messages: list[Message]
+    failures: tuple[str, ...] = ()
+
+
+def compress(
+    messages: Sequence[Message],
+    *,
+    model: str = "gpt-4o",
+    query: str | None = None,
+    config: HeadroomConfig | None = None,
+    mode: Mode | None = None,
+) -> CompressResult:
+    """Compress a chat request (neutral/OpenAI format) for ``model``.
+
+    ``mode`` overrides ``config.mode``: ``optimize`` returns compressed messages;
+    ``audit`` returns the input unchanged with the waste it found; ``off`` returns
+    the input unchanged. The input list and its dicts are never mutated.
+    """
+    config = config or HeadroomConfig()
+    mode = mode or config.mode
+    tokenizer = get_tokenizer(model)
+    messages = check_messages(messages)
+    if mode != "optimize":
+        tokens = tokenizer.count_messages(messages)
+        waste = detect_waste(messages, tokenizer) if mode == "audit" else None
+        return CompressResult(list(messages), tokens, tokens, (), mode, waste)
+    result = build_pipeline(config).transform(
+        messages,
+        tokenizer=tokenizer,
+        config=config,
+        query=query if query is not None else default_query(messages),
+        model_limit=_model_limit(model, config),
+    )
+    return CompressResult(
+        result.messages,
+        result.tokens_before,
+        result.tokens_after,
+        result.transforms_applied,
+        mode,
+        failures=result.failures,
+    )
+
+
+def simulate(
+    messages: Sequence[Message],
+    *,
+    model: str = "gpt-4o",
+    query: str | None = None,
+    config: HeadroomConfig | None = None,
+) -> SimulationResult:
+    """What :func:`compress` would do in optimize mode, with the waste found and the saving
+    priced at the model's list input price. Changes nothing."""
+    result = compress(messages, model=model, query=query, config=config, mode="optimize")
+    waste = detect_waste(messages, get_tokenizer(model))
+    saved = result.tokens_saved
+    cost = estimate_cost(input_tokens=saved, model=model)
+    return SimulationResult(
+        result.tokens_before,
+        result.tokens_after,
+        saved,
+        result.savings_percent,
+        result.transforms_applied,
+        waste,
+        cost,
+        result.messages,
+        result.failures,
+    )
+
+
+def _model_limit(model: str, config: HeadroomConfig) -> int:
+    return provider_for_model(model).__class__(
+        model_context_limits=config.model_context_limits
+    ).get_context_limit(model)

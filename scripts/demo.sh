@@ -1,0 +1,6 @@
+#!/usr/bin/env bash
+# Quick start 1: install, then simulate and compress the bundled example agent history.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/setup.sh
+.venv/bin/headroom simulate "$@"

@@ -1,0 +1,53 @@
+"""The public API is pinned, and importing the core loads no framework or heavy library."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import headroom_core
+
+PUBLIC = [
+    "AnthropicProvider", "BudgetError", "CacheAlignerConfig", "CompressResult", "ConfigError",
+    "HeadroomConfig", "HeadroomError", "InputError", "IntelligentContextConfig", "OpenAIProvider",
+    "PairingError", "RelevanceScorerConfig", "RollingWindowConfig", "ScoringWeights",
+    "SimulationResult", "SmartCrusherConfig", "StorageError", "Tokenizer", "TokenizerError",
+    "Transform", "TransformPipeline", "TransformResult", "WasteSignals", "__version__", "compress",
+    "count_tokens_messages", "count_tokens_text", "detect_waste", "find_tool_units",
+    "from_anthropic", "simulate", "to_anthropic", "validate_pairing",
+]
+
+FORBIDDEN = ("langchain", "langchain_core", "llama_index", "openai", "anthropic", "torch",
+             "sentence_transformers", "transformers", "numpy", "requests", "httpx")
+
+
+def test_public_api_is_pinned() -> None:
+    assert sorted(headroom_core.__all__) == sorted(PUBLIC)
+    for name in PUBLIC:
+        assert getattr(headroom_core, name) is not None
+
+
+def test_importing_core_loads_no_framework_or_heavy_library() -> None:
+    code = (
+        "import sys, json, headroom_core, headroom_core.metrics, headroom_core.cli; "
+        "headroom_core.compress([{'role': 'user', 'content': 'hi'}]); "
+        "print(json.dumps(sorted(sys.modules)))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    loaded = json.loads(out.stdout)
+    offenders = [m for m in loaded if m.split(".")[0] in FORBIDDEN]
+    assert offenders == []
+
+
+def test_core_source_never_imports_frameworks() -> None:
+    from pathlib import Path
+
+    root = Path(headroom_core.__file__).parent
+    for path in root.rglob("*.py"):
+        for line in path.read_text("utf-8").splitlines():
+            stripped = line.strip()
+            if stripped.startswith(("import ", "from ")):
+                module = stripped.split()[1].lstrip(".").split(".")[0]
+                assert module not in FORBIDDEN, f"{path.name}: {stripped}"

@@ -1,0 +1,121 @@
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from headroom_core.cli import main
+from headroom_core.metrics import open_store
+
+
+@pytest.fixture()
+def runner() -> CliRunner:
+    return CliRunner()
+
+
+def test_simulate_bundled_example_records_a_row(runner: CliRunner, tmp_path: Path) -> None:
+    db = tmp_path / "m.db"
+    result = runner.invoke(main, ["simulate", "--store", f"sqlite:///{db}"])
+    assert result.exit_code == 0, result.output
+    assert "tokens before" in result.output and "json_compact:2" in result.output
+    with open_store(f"sqlite:///{db}") as store:
+        rows = store.get_metrics(limit=10)
+    assert len(rows) == 1
+    row = rows[0]
+    assert (row.mode, row.source, row.model) == ("simulate", "cli", "gpt-4o")
+    assert row.tokens_input_before > row.tokens_input_after > 0
+    assert row.transforms_applied == ("json_compact:2",)
+    assert row.waste_signals["json_bloat_tokens"] == row.tokens_input_before - row.tokens_input_after
+
+
+def test_compress_openai_messages_file_round_trip(runner: CliRunner, tmp_path: Path) -> None:
+    rows = [{"id": i, "name": f"n{i}"} for i in range(30)]
+    msgs = [
+        {"role": "user", "content": "list"},
+        {"role": "assistant", "content": None, "tool_calls": [
+            {"id": "c", "type": "function", "function": {"name": "ls", "arguments": "{}"}}]},
+        {"role": "tool", "tool_call_id": "c", "content": json.dumps(rows, indent=2)},
+    ]
+    src, out = tmp_path / "in.json", tmp_path / "out.json"
+    src.write_text(json.dumps(msgs))
+    result = runner.invoke(main, ["compress", str(src), "-o", str(out), "--store", f"jsonl:///{tmp_path}/m.jsonl"])
+    assert result.exit_code == 0, result.output
+    written = json.loads(out.read_text())
+    assert written[:2] == msgs[:2]
+    assert json.loads(written[2]["content"]) == rows and len(written[2]["content"]) < len(msgs[2]["content"])
+    with open_store(f"jsonl:///{tmp_path}/m.jsonl") as store:
+        assert [r.mode for r in store.get_metrics()] == ["optimize"]
+
+
+def test_compress_anthropic_body_keeps_its_form(runner: CliRunner, tmp_path: Path) -> None:
+    body = {
+        "model": "claude-haiku-4-5", "max_tokens": 100, "system": "s",
+        "messages": [
+            {"role": "user", "content": "q"},
+            {"role": "assistant", "content": [{"type": "tool_use", "id": "t", "name": "f", "input": {}}]},
+            {"role": "user", "content": [{"type": "tool_result", "tool_use_id": "t",
+                                          "content": json.dumps({"a": list(range(50))}, indent=2)}]},
+        ],
+    }
+    src = tmp_path / "body.json"
+    src.write_text(json.dumps(body))
+    result = runner.invoke(main, ["compress", str(src), "--store", ""])
+    assert result.exit_code == 0, result.output
+    out = json.loads(result.stdout)
+    assert out["model"] == "claude-haiku-4-5" and out["system"] == "s"
+    block = out["messages"][2]["content"][0]
+    assert block["type"] == "tool_result" and json.loads(block["content"]) == {"a": list(range(50))}
+    assert "claude-haiku-4-5" in result.stderr
+
+
+def test_raw_tool_output(runner: CliRunner, tmp_path: Path) -> None:
+    src = tmp_path / "resp.json"
+    src.write_text(json.dumps({"items": [{"k": i} for i in range(20)]}, indent=4))
+    result = runner.invoke(main, ["compress", str(src), "--store", ""])
+    assert result.exit_code == 0
+    assert json.loads(result.stdout) == {"items": [{"k": i} for i in range(20)]}
+    log = tmp_path / "app.log"
+    log.write_text("INFO start\nERROR boom\n")
+    result = runner.invoke(main, ["compress", str(log), "--as", "tool-output", "--store", ""])
+    assert result.exit_code == 0 and result.stdout.strip() == "INFO start\nERROR boom"
+
+
+@pytest.mark.parametrize(
+    "content,message",
+    [
+        ("not json at all", "not JSON (Expecting value at line 1 column 1)"),
+        ('[{"role": "robot", "content": "x"}]', "messages[0] has unknown role 'robot'"),
+        ('{"messages": "nope"}', None),
+    ],
+)
+def test_bad_input_is_one_clear_line_and_exit_2(runner: CliRunner, tmp_path: Path, content: str,
+                                                message: str | None) -> None:
+    src = tmp_path / "bad.json"
+    src.write_text(content)
+    result = runner.invoke(main, ["simulate", str(src), "--store", ""])
+    if message is None:  # a dict without a messages list is a raw JSON tool output, not an error
+        assert result.exit_code == 0
+        return
+    assert result.exit_code == 2
+    lines = [line for line in result.output.splitlines() if line.strip()]
+    assert lines == [f"Error: {src}: {message}" + ("; use --as tool-output to compress a raw tool output such as a log" if "not JSON" in message else "")]
+
+
+def test_missing_file(runner: CliRunner, tmp_path: Path) -> None:
+    result = runner.invoke(main, ["simulate", str(tmp_path / "nope.json"), "--store", ""])
+    assert result.exit_code == 2 and "cannot read" in result.output
+
+
+def test_installed_entry_point_runs(tmp_path: Path) -> None:
+    exe = shutil.which("headroom", path=str(Path(sys.executable).parent))
+    if exe is None:
+        pytest.skip("the headroom entry point is not installed in this environment")
+    out = subprocess.run([exe, "simulate", "--store", f"sqlite:///{tmp_path}/x.db"],
+                         capture_output=True, text=True, timeout=120, cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    assert "saved" in out.stdout

@@ -1,0 +1,149 @@
+"""The contract every transform honours (and the default pipeline as a whole).
+
+For each transform in the registry, on the bundled example, on the real conversations in
+../shared/data and on generated histories:
+- tool calls and their results stay paired and in order;
+- user, assistant and system text is never changed;
+- malformed tool output (broken JSON) passes through byte-for-byte;
+- output tokens never exceed input tokens;
+- the same input gives byte-identical output, and compressing the output changes nothing;
+- the input list and its dicts are not mutated.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from headroom_core import HeadroomConfig, Tokenizer, TransformPipeline
+from headroom_core.messages import pairing_is_valid
+from headroom_core.transforms import REGISTRY
+
+from ..conftest import load_conversations
+
+CONFIG = HeadroomConfig()
+TOKENIZER = Tokenizer("gpt-4o")
+
+
+def _pipelines() -> dict[str, TransformPipeline]:
+    out = {name: TransformPipeline([make(CONFIG)]) for name, (_, make) in REGISTRY.items()}
+    out["default"] = TransformPipeline([make(CONFIG) for _, make in REGISTRY.values()])
+    return out
+
+
+PIPELINES = _pipelines()
+Run = Callable[[list[dict[str, Any]]], list[dict[str, Any]]]
+
+
+def _runs() -> list[tuple[str, Run]]:
+    return [
+        (name, lambda msgs, p=p: p.transform(msgs, tokenizer=TOKENIZER, config=CONFIG).messages)
+        for name, p in PIPELINES.items()
+    ]
+
+
+def _frozen_text(messages: list[dict[str, Any]]) -> list[Any]:
+    return [
+        (m.get("role"), m.get("content"), m.get("tool_calls"), m.get("name"))
+        for m in messages
+        if m.get("role") != "tool"
+    ]
+
+
+def _tool_ids(messages: list[dict[str, Any]]) -> list[Any]:
+    return [(m.get("role"), m.get("tool_call_id")) for m in messages]
+
+
+def check_contract(run: Run, messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    snapshot = copy.deepcopy(messages)
+    out = run(messages)
+    assert messages == snapshot, "input was mutated"
+    assert _tool_ids(out) == _tool_ids(messages), "tool pairing or order changed"
+    if pairing_is_valid(messages, allow_pending=True):
+        assert pairing_is_valid(out, allow_pending=True)
+    assert _frozen_text(out) == _frozen_text(messages), "non-tool text changed"
+    assert TOKENIZER.count_messages(out) <= TOKENIZER.count_messages(messages)
+    again = run(copy.deepcopy(messages))
+    assert json.dumps(again, sort_keys=True) == json.dumps(out, sort_keys=True), "not deterministic"
+    assert run(out) == out, "not idempotent"
+    return out
+
+
+@pytest.mark.parametrize("name,run", _runs())
+def test_contract_on_bundled_example(name: str, run: Run, example_history: list) -> None:
+    out = check_contract(run, example_history)
+    assert TOKENIZER.count_messages(out) < TOKENIZER.count_messages(example_history)
+
+
+@pytest.mark.parametrize("name,run", _runs())
+@pytest.mark.parametrize("conv", load_conversations() or [("absent", [])], ids=lambda c: c[0])
+def test_contract_on_real_conversations(name: str, run: Run, conv: tuple[str, list]) -> None:
+    if conv[0] == "absent":
+        pytest.skip("../shared/data/conversations not found")
+    check_contract(run, conv[1])
+
+
+MALFORMED = [
+    '{"items": [1, 2,',
+    "{'single': 'quotes'}",
+    '{"a": 1, "a": 2}',
+    "[NaN, Infinity]",
+    '{"big": 123456789012345678901234567890}',
+    "plain text that mentions {braces} and [brackets]",
+    "",
+]
+
+
+@pytest.mark.parametrize("name,run", _runs())
+@pytest.mark.parametrize("text", MALFORMED)
+def test_malformed_tool_output_passes_through_unchanged(name: str, run: Run, text: str) -> None:
+    messages = [
+        {"role": "user", "content": '{"user": "json stays"}'},
+        {"role": "assistant", "content": None, "tool_calls": [
+            {"id": "c", "type": "function", "function": {"name": "t", "arguments": "{}"}}]},
+        {"role": "tool", "tool_call_id": "c", "content": text},
+    ]
+    out = check_contract(run, messages)
+    assert out[2]["content"] == text
+
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers(-(2**40), 2**40) | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text(max_size=20),
+    lambda kids: st.lists(kids, max_size=5) | st.dictionaries(st.text(max_size=8), kids, max_size=5),
+    max_leaves=30,
+)
+
+
+@st.composite
+def histories(draw: st.DrawFn) -> list[dict[str, Any]]:
+    msgs: list[dict[str, Any]] = [{"role": "system", "content": draw(st.text(max_size=40))}]
+    for turn in range(draw(st.integers(1, 4))):
+        msgs.append({"role": "user", "content": draw(st.text(max_size=40))})
+        ids = [f"call_{turn}_{k}" for k in range(draw(st.integers(0, 3)))]
+        if ids:
+            msgs.append({"role": "assistant", "content": None, "tool_calls": [
+                {"id": i, "type": "function", "function": {"name": "tool", "arguments": "{}"}} for i in ids]})
+            for i in ids:
+                value = draw(json_values)
+                indent = draw(st.sampled_from([None, 2]))
+                text = draw(st.sampled_from([json.dumps(value, indent=indent), json.dumps(value)[:-1] or "{"]))
+                msgs.append({"role": "tool", "tool_call_id": i, "content": text})
+        msgs.append({"role": "assistant", "content": draw(st.text(max_size=40))})
+    return msgs
+
+
+@pytest.mark.parametrize("name,run", _runs())
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(messages=histories())
+def test_contract_on_generated_histories(name: str, run: Run, messages: list) -> None:
+    out = check_contract(run, messages)
+    for before, after in zip(messages, out):
+        if before.get("role") == "tool" and after["content"] != before["content"]:
+            assert json.loads(after["content"]) == json.loads(before["content"])  # lossless

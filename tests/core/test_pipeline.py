@@ -1,0 +1,137 @@
+from __future__ import annotations
+
+import json
+import logging
+
+import pytest
+
+from headroom_core import (
+    BudgetError,
+    HeadroomConfig,
+    SmartCrusherConfig,
+    TransformPipeline,
+    compress,
+    count_tokens_messages,
+    simulate,
+)
+from headroom_core.pipeline import TransformContext, default_query
+from headroom_core.transforms import JSONCompactor
+
+ROWS = [{"id": i, "name": f"item {i}", "tags": ["a", "b"], "price": i * 1.5} for i in range(40)]
+
+
+def request(tool_text: str, tool_name: str = "search") -> list[dict]:
+    return [
+        {"role": "system", "content": "You are helpful."},
+        {"role": "user", "content": "find item 7"},
+        {"role": "assistant", "content": None, "tool_calls": [
+            {"id": "c1", "type": "function", "function": {"name": tool_name, "arguments": "{}"}}]},
+        {"role": "tool", "tool_call_id": "c1", "content": tool_text},
+    ]
+
+
+def test_compress_reencodes_json_tool_output_losslessly() -> None:
+    msgs = request(json.dumps(ROWS, indent=2))
+    r = compress(msgs, model="gpt-4o")
+    assert r.mode == "optimize"
+    assert r.transforms_applied == ("json_compact:1",)
+    assert r.tokens_before == count_tokens_messages(msgs)
+    assert r.tokens_after == count_tokens_messages(r.messages)
+    assert r.tokens_saved == r.tokens_before - r.tokens_after > 0
+    assert json.loads(r.messages[3]["content"]) == ROWS
+    assert r.messages[:3] == msgs[:3]
+
+
+def test_compact_input_is_left_alone() -> None:
+    msgs = request(json.dumps(ROWS, separators=(",", ":")))
+    r = compress(msgs)
+    assert r.messages == msgs and r.transforms_applied == () and r.tokens_saved == 0
+
+
+def test_audit_and_off_modes_change_nothing() -> None:
+    msgs = request(json.dumps(ROWS, indent=2))
+    audit = compress(msgs, mode="audit")
+    assert audit.messages == msgs and audit.tokens_saved == 0
+    assert audit.waste_signals is not None and audit.waste_signals.json_bloat_tokens > 0
+    off = compress(msgs, config=HeadroomConfig(mode="off"))
+    assert off.messages == msgs and off.waste_signals is None
+
+
+def test_never_compress_tools_are_untouched() -> None:
+    text = json.dumps(ROWS, indent=2)
+    cfg = HeadroomConfig(smart_crusher=SmartCrusherConfig(never_compress_tools=("read_file",)))
+    assert compress(request(text, "read_file"), config=cfg).messages[3]["content"] == text
+    assert compress(request(text, "search"), config=cfg).messages[3]["content"] != text
+
+
+def test_simulate_reports_without_changing() -> None:
+    msgs = request(json.dumps(ROWS, indent=2))
+    sim = simulate(msgs, model="gpt-4o")
+    assert sim.tokens_saved == sim.tokens_before - sim.tokens_after > 0
+    assert sim.savings_percent == pytest.approx(100 * sim.tokens_saved / sim.tokens_before)
+    assert sim.estimated_cost_saving == pytest.approx(sim.tokens_saved * 2.5 / 1_000_000)
+    assert sim.waste_signals.json_bloat_tokens == sim.tokens_saved
+    assert msgs == request(json.dumps(ROWS, indent=2))
+    assert simulate(msgs, model="unknown-model").estimated_cost_saving is None
+
+
+def test_default_query_is_last_user_text() -> None:
+    msgs = request("x") + [{"role": "user", "content": [{"type": "text", "text": "  second  "}]}]
+    assert default_query(msgs) == "second"
+    assert default_query([{"role": "system", "content": "s"}]) is None
+
+
+class Explodes:
+    name = "explodes"
+
+    def apply(self, messages: list, ctx: TransformContext) -> list:
+        ctx.record("explodes:1")
+        raise RuntimeError("boom")
+
+
+class Grows:
+    name = "grows"
+
+    def apply(self, messages: list, ctx: TransformContext) -> list:
+        ctx.record("grows:1")
+        return [*messages[:-1], {**messages[-1], "content": messages[-1]["content"] * 3}]
+
+
+class Unpairs:
+    name = "unpairs"
+
+    def apply(self, messages: list, ctx: TransformContext) -> list:
+        return messages[:-1]
+
+
+class OverBudget:
+    name = "over_budget"
+
+    def apply(self, messages: list, ctx: TransformContext) -> list:
+        raise BudgetError("too big", protected_tokens=10, budget_tokens=5)
+
+
+def test_pipeline_fails_open_and_records(caplog: pytest.LogCaptureFixture) -> None:
+    msgs = request(json.dumps(ROWS, indent=2))
+    pipeline = TransformPipeline([Explodes(), Grows(), Unpairs(), JSONCompactor()])
+    with caplog.at_level(logging.WARNING, logger="headroom_core"):
+        r = pipeline.transform(msgs)
+    assert r.transforms_applied == ("json_compact:1",)
+    assert r.failures[0] == "explodes: RuntimeError: boom"
+    assert r.failures[1].startswith("grows: undone, output grew")
+    assert r.failures[2] == "unpairs: undone, output broke tool-call pairing"
+    assert json.loads(r.messages[3]["content"]) == ROWS
+    assert "explodes" in caplog.text
+
+
+def test_budget_error_is_not_swallowed() -> None:
+    with pytest.raises(BudgetError) as info:
+        TransformPipeline([OverBudget()]).transform(request("x"))
+    assert (info.value.protected_tokens, info.value.budget_tokens) == (10, 5)
+
+
+def test_bad_messages_are_a_clear_error() -> None:
+    from headroom_core import InputError
+
+    with pytest.raises(InputError, match=r"messages\[0\] must be a dict"):
+        compress(["hello"])  # type: ignore[list-item]
