@@ -7,37 +7,102 @@ sentence-transformers. Messages are OpenAI chat-format dicts; see
 
 from __future__ import annotations
 
-from .config import (
-    CacheAlignerConfig,
-    HeadroomConfig,
-    IntelligentContextConfig,
-    RelevanceScorerConfig,
-    RollingWindowConfig,
-    ScoringWeights,
-    SmartCrusherConfig,
-)
-from .errors import (
-    BudgetError,
-    ConfigError,
-    HeadroomError,
-    InputError,
-    PairingError,
-    StorageError,
-    TokenizerError,
-)
-from .messages import find_tool_units, from_anthropic, to_anthropic, validate_pairing
-from .pipeline import (
-    CompressResult,
-    SimulationResult,
-    Transform,
-    TransformPipeline,
-    TransformResult,
-    compress,
-    simulate,
-)
-from .providers import AnthropicProvider, OpenAIProvider
-from .tokens import Tokenizer, count_tokens_messages, count_tokens_text
-from .waste import WasteSignals, detect_waste
+from importlib import import_module
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .config import (
+        CacheAlignerConfig,
+        HeadroomConfig,
+        IntelligentContextConfig,
+        RelevanceScorerConfig,
+        RollingWindowConfig,
+        ScoringWeights,
+        SmartCrusherConfig,
+    )
+    from .errors import (
+        BudgetError,
+        ConfigError,
+        HeadroomError,
+        InputError,
+        PairingError,
+        StorageError,
+        TokenizerError,
+    )
+    from .messages import find_tool_units, from_anthropic, to_anthropic, validate_pairing
+    from .pipeline import (
+        CompressResult,
+        SimulationResult,
+        Transform,
+        TransformPipeline,
+        TransformResult,
+        compress,
+        simulate,
+    )
+    from .providers import AnthropicProvider, OpenAIProvider
+    from .tokens import Tokenizer, count_tokens_messages, count_tokens_text
+    from .waste import WasteSignals, detect_waste
+
+# Public name -> submodule. Loaded on first use, so `import headroom_core` stays cheap
+# (pydantic, tiktoken and the regex tables load only when something needs them).
+_EXPORTS: dict[str, str] = {
+    **dict.fromkeys(
+        [
+            "CacheAlignerConfig",
+            "HeadroomConfig",
+            "IntelligentContextConfig",
+            "RelevanceScorerConfig",
+            "RollingWindowConfig",
+            "ScoringWeights",
+            "SmartCrusherConfig",
+        ],
+        "config",
+    ),
+    **dict.fromkeys(
+        [
+            "BudgetError",
+            "ConfigError",
+            "HeadroomError",
+            "InputError",
+            "PairingError",
+            "StorageError",
+            "TokenizerError",
+        ],
+        "errors",
+    ),
+    **dict.fromkeys(
+        ["find_tool_units", "from_anthropic", "to_anthropic", "validate_pairing"], "messages"
+    ),
+    **dict.fromkeys(
+        [
+            "CompressResult",
+            "SimulationResult",
+            "Transform",
+            "TransformPipeline",
+            "TransformResult",
+            "compress",
+            "simulate",
+        ],
+        "pipeline",
+    ),
+    **dict.fromkeys(["AnthropicProvider", "OpenAIProvider"], "providers"),
+    **dict.fromkeys(["Tokenizer", "count_tokens_messages", "count_tokens_text"], "tokens"),
+    **dict.fromkeys(["WasteSignals", "detect_waste"], "waste"),
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'headroom_core' has no attribute {name!r}")
+    value = getattr(import_module(f".{module}", __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)
+
 
 __version__ = "0.1.0"
 

@@ -64,8 +64,9 @@ def _table(title: str, result: CompressResult, waste: WasteSignals | None, model
     return table
 
 
-def _record(store_url: str | None, result: CompressResult, model: str, mode: str,
-            waste: WasteSignals | None) -> str | None:
+def _record(
+    store_url: str | None, result: CompressResult, model: str, mode: str, waste: WasteSignals | None
+) -> str | None:
     if not store_url:
         return None
     from .metrics import RequestMetrics, open_store
@@ -88,12 +89,22 @@ def _record(store_url: str | None, result: CompressResult, model: str, mode: str
 
 _common = [
     click.argument("file", required=False),
-    click.option("--model", default=None, help="Model to count for (default: the file's, else gpt-4o)."),
-    click.option("--query", default=None, help="What the next answer is about (default: last user turn)."),
-    click.option("--as", "as_kind", type=_KINDS, default="auto", show_default=True,
-                 help="How to read FILE."),
-    click.option("--store", "store_url", default=DEFAULT_STORE, show_default=True,
-                 help="Metrics store URL; '' to record nothing."),
+    click.option(
+        "--model", default=None, help="Model to count for (default: the file's, else gpt-4o)."
+    ),
+    click.option(
+        "--query", default=None, help="What the next answer is about (default: last user turn)."
+    ),
+    click.option(
+        "--as", "as_kind", type=_KINDS, default="auto", show_default=True, help="How to read FILE."
+    ),
+    click.option(
+        "--store",
+        "store_url",
+        default=DEFAULT_STORE,
+        show_default=True,
+        help="Metrics store URL; '' to record nothing.",
+    ),
 ]
 
 
@@ -115,31 +126,53 @@ def main() -> None:
 
 @main.command("simulate")
 @_with_common
-def simulate_cmd(file: str | None, model: str | None, query: str | None, as_kind: str,
-                 store_url: str) -> None:
+def simulate_cmd(
+    file: str | None, model: str | None, query: str | None, as_kind: str, store_url: str
+) -> None:
     """Show what compression would save, changing nothing."""
     payload = _load(file, as_kind)
     model = model or payload.model or "gpt-4o"
     sim = simulate(payload.messages, model=model, query=query, config=HeadroomConfig())
-    result = CompressResult(sim.messages, sim.tokens_before, sim.tokens_after,
-                            sim.transforms_applied, "simulate", sim.waste_signals, sim.failures)
-    Console().print(_table(f"headroom simulate: {_label(file)}", result,
-                           sim.waste_signals, model))
+    result = CompressResult(
+        sim.messages,
+        sim.tokens_before,
+        sim.tokens_after,
+        sim.transforms_applied,
+        "simulate",
+        sim.waste_signals,
+        sim.failures,
+    )
+    Console().print(_table(f"headroom simulate: {_label(file)}", result, sim.waste_signals, model))
     _record(store_url, result, model, "simulate", sim.waste_signals)
 
 
 @main.command("compress")
 @_with_common
-@click.option("-o", "--output", type=click.Path(dir_okay=False, writable=True), default=None,
-              help="Where to write the compressed input (default: stdout).")
-def compress_cmd(file: str | None, model: str | None, query: str | None, as_kind: str,
-                 store_url: str, output: str | None) -> None:
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(dir_okay=False, writable=True),
+    default=None,
+    help="Where to write the compressed input (default: stdout).",
+)
+def compress_cmd(
+    file: str | None,
+    model: str | None,
+    query: str | None,
+    as_kind: str,
+    store_url: str,
+    output: str | None,
+) -> None:
     """Compress FILE and write it back in the same form."""
     payload = _load(file, as_kind)
     model = model or payload.model or "gpt-4o"
     result = compress(payload.messages, model=model, query=query, mode="optimize")
     rendered = payload.render(result.messages)
-    text = rendered if isinstance(rendered, str) else json.dumps(rendered, ensure_ascii=False, indent=1)
+    text = (
+        rendered
+        if isinstance(rendered, str)
+        else json.dumps(rendered, ensure_ascii=False, indent=1)
+    )
     if output:
         Path(output).write_text(text, "utf-8")
     else:

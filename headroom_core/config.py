@@ -27,7 +27,9 @@ class _Config(BaseModel):
         except ValidationError as exc:
             problems = _problems(exc)
             name = type(self).__name__
-            message = "; ".join(f"{name}.{path}: {msg} (got {value!r})" for path, msg, value in problems)
+            message = "; ".join(
+                f"{name}.{path}: {msg} (got {value!r})" for path, msg, value in problems
+            )
             error = ConfigError(message)
             error.problems = problems  # type: ignore[attr-defined]
             raise error from exc
@@ -48,17 +50,26 @@ def _problems(exc: ValidationError) -> list[tuple[str, str, Any]]:
 
 class SmartCrusherConfig(_Config):
     enabled: bool = Field(True, description="Compress JSON tool outputs.")
-    min_items_to_analyze: int = Field(5, ge=0, description="Arrays shorter than this are left whole.")
-    min_tokens_to_crush: int = Field(200, ge=0, description="Lossy cuts only above this many tokens.")
+    min_items_to_analyze: int = Field(
+        5, ge=0, description="Arrays shorter than this are left whole."
+    )
+    min_tokens_to_crush: int = Field(
+        200, ge=0, description="Lossy cuts only above this many tokens."
+    )
     max_items_after_crush: int = Field(15, ge=1, description="Target item count after a lossy cut.")
     keep_first: int = Field(3, ge=0, description="Items always kept from the start of an array.")
     keep_last: int = Field(2, ge=0, description="Items always kept from the end of an array.")
     preserve_errors: bool = Field(True, description="Never drop error items.")
-    anomaly_std_threshold: float = Field(2.0, gt=0, description="Std devs that make a numeric anomaly.")
-    relevance_threshold: float = Field(0.25, ge=0, le=1, description="Keep items scoring above this.")
+    anomaly_std_threshold: float = Field(
+        2.0, gt=0, description="Std devs that make a numeric anomaly."
+    )
+    relevance_threshold: float = Field(
+        0.25, ge=0, le=1, description="Keep items scoring above this."
+    )
     max_string_chars: int = Field(2000, ge=64, description="Longer strings are cut with a marker.")
     tool_profiles: dict[str, dict[str, int]] = Field(
-        default_factory=dict, description="Per-tool overrides, e.g. {'search': {'max_array_items': 5}}."
+        default_factory=dict,
+        description="Per-tool overrides, e.g. {'search': {'max_array_items': 5}}.",
     )
     never_compress_tools: tuple[str, ...] = Field((), description="Tool names never touched.")
 
@@ -66,7 +77,9 @@ class SmartCrusherConfig(_Config):
 class CacheAlignerConfig(_Config):
     enabled: bool = Field(True, description="Move dynamic content out of the stable prefix.")
     extract_dates: bool = Field(True, description="Move dates, times, UUIDs and request ids.")
-    normalize_whitespace: bool = Field(True, description="Collapse trailing and repeated blank lines.")
+    normalize_whitespace: bool = Field(
+        True, description="Collapse trailing and repeated blank lines."
+    )
     stable_prefix_min_tokens: int = Field(0, ge=0, description="Align only prefixes this long.")
     dynamic_tail_separator: str = Field(
         "\n\n---\n[Dynamic Context]\n", description="Separator before the moved dynamic block."

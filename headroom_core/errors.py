@@ -7,7 +7,7 @@ The tree::
     ├── InputError             (also a ValueError): messages or a payload of the wrong shape
     │   └── PairingError       a tool call without its result, or a result without its call
     ├── TokenizerError         an encoding could not be loaded or a model is unknown
-    ├── StorageError           a metrics or originals store cannot be read or written; names the file
+    ├── StorageError           a store (metrics, originals) cannot be used; names its file
     └── BudgetError            the protected part of a request alone exceeds the token budget
 """
 

@@ -223,7 +223,9 @@ def _message_from_anthropic(msg: Mapping[str, Any]) -> list[Message]:
     return results
 
 
-def to_anthropic(messages: Sequence[Mapping[str, Any]], rest: Mapping[str, Any] | None = None) -> dict[str, Any]:
+def to_anthropic(
+    messages: Sequence[Mapping[str, Any]], rest: Mapping[str, Any] | None = None
+) -> dict[str, Any]:
     """Inverse of :func:`from_anthropic`: rebuild the request body.
 
     A run of tool messages and the user message right after it form one
@@ -236,8 +238,8 @@ def to_anthropic(messages: Sequence[Mapping[str, Any]], rest: Mapping[str, Any] 
     if messages and messages[0].get("role") == "system":
         body["system"] = copy.deepcopy(messages[0].get("content"))
         start = 1
-    for m in messages[start:]:
-        m = copy.deepcopy(dict(m))
+    for original in messages[start:]:
+        m: dict[str, Any] = copy.deepcopy(dict(original))
         role = m.pop("role")
         if role == "tool":
             pending.append(_tool_result_block(m))

@@ -145,8 +145,6 @@ def build_pipeline(config: HeadroomConfig) -> TransformPipeline:
     return TransformPipeline(build_transforms(config))
 
 
-
-
 # --- entry points ---------------------------------------------------------------------------
 
 
@@ -252,6 +250,8 @@ def simulate(
 
 
 def _model_limit(model: str, config: HeadroomConfig) -> int:
-    return provider_for_model(model).__class__(
-        model_context_limits=config.model_context_limits
-    ).get_context_limit(model)
+    return (
+        provider_for_model(model)
+        .__class__(model_context_limits=config.model_context_limits)
+        .get_context_limit(model)
+    )

@@ -30,7 +30,9 @@ _HTML = re.compile(
 )
 _WS_RUNS = re.compile(r"[ \t]{2,}|[ \t]+(?=\n)|\n{3,}")
 DYNAMIC_PATTERNS: tuple[re.Pattern[str], ...] = (
-    re.compile(r"\b\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?(?:Z|[+-]\d{2}:?\d{2})?)?\b"),
+    re.compile(
+        r"\b\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?(?:Z|[+-]\d{2}:?\d{2})?)?\b"
+    ),
     re.compile(
         r"\b(?:Mon|Tue|Wed|Thu|Fri|Sat|Sun)[a-z]*,?\s+(?:\d{1,2}\s+)?"
         r"(?:Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec)[a-z]*\.?\s+\d{1,2}(?:,?\s+\d{4})?\b"
@@ -40,7 +42,10 @@ DYNAMIC_PATTERNS: tuple[re.Pattern[str], ...] = (
     ),
     re.compile(r"\b\d{1,2}:\d{2}(?::\d{2})?\s*(?:[AaPp][Mm]|UTC|GMT|Z)?\b"),
     re.compile(r"\b[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}\b"),
-    re.compile(r"\b(?:req|request|trace|span|session|sess|run|msg)[-_](?=[A-Za-z_-]*\d)[A-Za-z0-9_-]{8,}\b", re.I),
+    re.compile(
+        r"\b(?:req|request|trace|span|session|sess|run|msg)[-_](?=[A-Za-z_-]*\d)[A-Za-z0-9_-]{8,}\b",
+        re.I,
+    ),
 )
 _MIN_REPEAT_LINE = 20
 

@@ -144,6 +144,6 @@ def histories(draw: st.DrawFn) -> list[dict[str, Any]]:
 @given(messages=histories())
 def test_contract_on_generated_histories(name: str, run: Run, messages: list) -> None:
     out = check_contract(run, messages)
-    for before, after in zip(messages, out):
+    for before, after in zip(messages, out, strict=True):
         if before.get("role") == "tool" and after["content"] != before["content"]:
             assert json.loads(after["content"]) == json.loads(before["content"])  # lossless
