@@ -245,8 +245,8 @@ def to_anthropic(
             pending.append(_tool_result_block(m))
             continue
         if role == "user" and pending:
-            content = m.pop("content")
-            out.append({"role": "user", "content": pending + list(content or []), **m})
+            content = _blocks(m.pop("content"))
+            out.append({"role": "user", "content": pending + content, **m})
             pending = []
             continue
         if pending:
@@ -254,7 +254,7 @@ def to_anthropic(
             pending = []
         if role == "assistant" and "tool_calls" in m:
             calls = m.pop("tool_calls")
-            content = list(m.pop("content") or [])
+            content = _blocks(m.pop("content"))
             content.extend(_tool_use_block(c) for c in calls)
             out.append({"role": "assistant", "content": content, **m})
         elif role in ("user", "assistant"):
@@ -265,6 +265,15 @@ def to_anthropic(
         out.append({"role": "user", "content": pending})
     body["messages"] = out
     return body
+
+
+def _blocks(content: Any) -> list[Any]:
+    """Content as a list of Anthropic blocks (OpenAI allows a plain string beside tool blocks)."""
+    if content is None or content == "":
+        return []
+    if isinstance(content, str):
+        return [{"type": "text", "text": content}]
+    return list(content)
 
 
 def _tool_result_block(m: dict[str, Any]) -> dict[str, Any]:

@@ -1,0 +1,171 @@
+"""Which items of a long JSON array a lossy cut keeps.
+
+Kept, in this order of priority and always in the array's own order: the first
+``keep_first`` and last ``keep_last`` items; every error item; the items most relevant to
+the query (BM25 >= ``relevance_threshold``, the best match always); numeric anomalies
+(beyond ``anomaly_std_threshold`` standard deviations) and rare categorical values; change
+points in numeric series; then evenly spaced items up to ``max_items``. Errors and the
+best query match are never capped.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections import Counter
+from collections.abc import Sequence
+from typing import Any
+
+from ..relevance.bm25 import BM25Scorer
+
+_ERROR_TEXT = re.compile(
+    r"\b(?:error|errors|exception|traceback|fatal|failed|failure|panic|critical|denied|"
+    r"forbidden|unauthorized|timeout|timed out)\b",
+    re.IGNORECASE,
+)
+_ERROR_KEYS = frozenset(
+    {"error", "errors", "exception", "err", "error_message", "stack", "stacktrace"}
+)
+_STATUS_KEYS = frozenset(
+    {"status", "status_code", "statuscode", "code", "http_status", "level", "severity", "state"}
+)
+_BAD_STATUS = frozenset(
+    {"error", "failed", "failure", "fatal", "critical", "crashed", "aborted", "warn", "warning"}
+)
+
+
+def is_error_item(item: Any, text: str) -> bool:
+    """An item that reports a failure: error fields, a bad status/level, a non-2xx code."""
+    if isinstance(item, dict):
+        for key, value in item.items():
+            k = key.lower()
+            if k in _ERROR_KEYS and value not in (None, "", [], {}, False, 0):
+                return True
+            if k in _STATUS_KEYS:
+                if isinstance(value, str) and value.lower() in _BAD_STATUS:
+                    return True
+                if isinstance(value, int) and not isinstance(value, bool) and 400 <= value < 600:
+                    return True
+        return False
+    return bool(_ERROR_TEXT.search(text))
+
+
+def _numeric_columns(items: Sequence[Any]) -> dict[str, list[tuple[int, float]]]:
+    cols: dict[str, list[tuple[int, float]]] = {}
+    for i, it in enumerate(items):
+        fields = (
+            it.items() if isinstance(it, dict) else enumerate(it) if isinstance(it, list) else ()
+        )
+        for k, v in fields:
+            num = _as_number(v)
+            if num is not None:
+                cols.setdefault(str(k), []).append((i, num))
+    return {k: v for k, v in cols.items() if len(v) >= max(5, len(items) // 2)}
+
+
+def _as_number(v: Any) -> float | None:
+    if isinstance(v, bool):
+        return None
+    if isinstance(v, (int, float)):
+        return float(v)
+    if isinstance(v, str) and len(v) < 32:
+        try:
+            f = float(v)
+        except ValueError:
+            return None
+        return f if math.isfinite(f) else None
+    return None
+
+
+def anomalies(items: Sequence[Any], threshold: float, cap: int) -> set[int]:
+    """Indices of numeric outliers and rare categorical values (at most ``cap``, strongest first)."""
+    found: dict[int, float] = {}
+    for values in _numeric_columns(items).values():
+        nums = [v for _, v in values]
+        mean = sum(nums) / len(nums)
+        std = math.sqrt(sum((x - mean) ** 2 for x in nums) / len(nums))
+        if std == 0:
+            continue
+        for i, v in values:
+            z = abs(v - mean) / std
+            if z > threshold:
+                found[i] = max(found.get(i, 0.0), z)
+    if len(items) >= 10:
+        for key in _categorical_keys(items):
+            counts = Counter(str(it.get(key)) for it in items)
+            if len(counts) > 1 and len(counts) <= max(3, len(items) // 5):
+                for i, it in enumerate(items):
+                    if counts[str(it.get(key))] == 1:
+                        found[i] = max(found.get(i, 0.0), threshold + 0.5)
+    strongest = sorted(found, key=lambda i: (-found[i], i))[:cap]
+    return set(strongest)
+
+
+def _categorical_keys(items: Sequence[Any]) -> list[str]:
+    if not all(isinstance(it, dict) for it in items):
+        return []
+    keys: Counter[str] = Counter(
+        k for it in items for k, v in it.items() if isinstance(v, (str, bool))
+    )
+    return [k for k, c in keys.items() if c == len(items)]
+
+
+def change_points(items: Sequence[Any], threshold: float, cap: int) -> set[int]:
+    """Indices where a numeric series shifts level (mean of the 5 before vs the 5 after)."""
+    out: set[int] = set()
+    w = 5
+    for values in _numeric_columns(items).values():
+        if len(values) < 2 * w + 1:
+            continue
+        nums = [v for _, v in values]
+        mean = sum(nums) / len(nums)
+        std = math.sqrt(sum((x - mean) ** 2 for x in nums) / len(nums))
+        if std == 0:
+            continue
+        shifts = []
+        for j in range(w, len(nums) - w + 1):
+            before = sum(nums[j - w : j]) / w
+            after = sum(nums[j : j + w]) / w
+            shifts.append((abs(after - before) / std, j))
+        for score, j in sorted(shifts, reverse=True):
+            if score < threshold or len(out) >= cap:
+                break
+            if all(abs(values[j][0] - k) > w for k in out):
+                out.add(values[j][0])
+    return out
+
+
+def select(
+    items: Sequence[Any],
+    texts: Sequence[str],
+    *,
+    query: str | None,
+    max_items: int,
+    keep_first: int,
+    keep_last: int,
+    preserve_errors: bool,
+    anomaly_threshold: float,
+    relevance_threshold: float,
+    scorer: BM25Scorer,
+) -> list[int]:
+    """Sorted indices of the items to keep."""
+    n = len(items)
+    keep = set(range(min(keep_first, n))) | set(range(max(0, n - keep_last), n))
+    if preserve_errors:
+        keep |= {i for i in range(n) if is_error_item(items[i], texts[i])}
+    if query:
+        scores = scorer.score_items(texts, query)
+        ranked = sorted(range(n), key=lambda i: (-scores[i], i))
+        if ranked and scores[ranked[0]] > 0:
+            keep.add(ranked[0])
+        for i in ranked[: max(1, max_items // 2)]:
+            if scores[i] >= relevance_threshold and scores[i] >= 0.5 * scores[ranked[0]]:
+                keep.add(i)
+    room = max(0, max_items - len(keep))
+    keep |= anomalies(items, anomaly_threshold, cap=max(room, 3))
+    keep |= change_points(items, anomaly_threshold, cap=max(max_items - len(keep), 2))
+    if len(keep) < max_items:
+        step = n / (max_items - len(keep) + 1)
+        for k in range(1, max_items - len(keep) + 1):
+            keep.add(min(n - 1, int(k * step)))
+    return sorted(keep)

@@ -1,0 +1,136 @@
+"""The lossless JSON forms SmartCrusher may emit, and their exact decoder.
+
+Every form is itself valid JSON, so a model reads it as JSON:
+
+- **table**: a list of objects that all have the same keys in the same order becomes
+  ``[{"__headroom_cols": [k1, k2, ...]}, [v1, v2, ...], [v1, v2, ...], ...]``: keys stated
+  once, one list of values per row. Columns whose value is the same in every row are
+  stated once: ``{"__headroom_cols": [...], "__headroom_const": {"k": v}}`` and left out
+  of the rows. Dicts after the header (lossy-cut markers) pass through as they are.
+- **repeat**: a run of three or more identical consecutive items becomes
+  ``{"__headroom_repeat": n, "value": item}``.
+
+:func:`decode` restores the original exactly (``decode(encode(x)) == x``, key order
+included). Data that already holds a ``__headroom`` key is never encoded, so the forms
+are unambiguous.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import orjson
+
+COLS = "__headroom_cols"
+CONST = "__headroom_const"
+REPEAT = "__headroom_repeat"
+PREFIX = "__headroom"
+_MIN_TABLE_ROWS = 3
+_MIN_REPEAT = 3
+
+
+def has_reserved_keys(data: Any) -> bool:
+    """True if any object key in ``data`` starts with ``__headroom``."""
+    stack = [data]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, dict):
+            for k, v in node.items():
+                if k.startswith(PREFIX):
+                    return True
+                if isinstance(v, (dict, list)):
+                    stack.append(v)
+        elif isinstance(node, list):
+            stack.extend(v for v in node if isinstance(v, (dict, list)))
+    return False
+
+
+def encode(data: Any) -> Any:
+    """Recursively apply the table and repeat forms. Caller checks has_reserved_keys first."""
+    if isinstance(data, dict):
+        return {k: encode(v) for k, v in data.items()}
+    if isinstance(data, list):
+        table = _table(data)
+        if table is not None:
+            return table
+        return _repeats([encode(v) for v in data])
+    return data
+
+
+def _is_marker(item: Any) -> bool:
+    return isinstance(item, dict) and any(k.startswith(PREFIX) for k in item)
+
+
+def _table(items: list[Any]) -> list[Any] | None:
+    rows = [it for it in items if not _is_marker(it)]
+    if len(rows) < _MIN_TABLE_ROWS or not all(isinstance(r, dict) and r for r in rows):
+        return None
+    cols = list(rows[0])
+    if any(list(r) != cols for r in rows):
+        return None
+    # Compare serialised values: == would call 1, 1.0 and True equal, and ignore key order.
+    first = {c: _key(rows[0][c]) for c in cols}
+    const = {c: rows[0][c] for c in cols if all(_key(r[c]) == first[c] for r in rows)}
+    if len(const) == len(cols):
+        const = {}
+    header: dict[str, Any] = {COLS: cols}
+    if const:
+        header[CONST] = {c: encode(v) for c, v in const.items()}
+    out: list[Any] = [header]
+    for it in items:
+        if _is_marker(it):
+            out.append(it)
+        else:
+            out.append([encode(it[c]) for c in cols if c not in const])
+    return out
+
+
+def _key(value: Any) -> bytes:
+    """Identity of a JSON value as written: type- and key-order-sensitive."""
+    try:
+        return orjson.dumps(value)
+    except TypeError:  # integers beyond 64 bits
+        return json.dumps(value, separators=(",", ":")).encode()
+
+
+def _repeats(items: list[Any]) -> list[Any]:
+    out: list[Any] = []
+    keys = [_key(v) for v in items]
+    i = 0
+    while i < len(items):
+        j = i + 1
+        while j < len(items) and keys[j] == keys[i]:
+            j += 1
+        if j - i >= _MIN_REPEAT:
+            out.append({REPEAT: j - i, "value": items[i]})
+        else:
+            out.extend(items[i:j])
+        i = j
+    return out
+
+
+def decode(data: Any) -> Any:
+    """Inverse of :func:`encode` (lossy-cut markers are left in place)."""
+    if isinstance(data, dict):
+        return {k: decode(v) for k, v in data.items()}
+    if not isinstance(data, list):
+        return data
+    if data and isinstance(data[0], dict) and COLS in data[0]:
+        cols: list[str] = data[0][COLS]
+        const = {k: decode(v) for k, v in data[0].get(CONST, {}).items()}
+        out: list[Any] = []
+        for row in data[1:]:
+            if isinstance(row, dict):  # a marker
+                out.append(row)
+                continue
+            values = iter(row)
+            out.append({c: const[c] if c in const else decode(next(values)) for c in cols})
+        return out
+    out = []
+    for item in data:
+        if isinstance(item, dict) and REPEAT in item and set(item) == {REPEAT, "value"}:
+            out.extend(decode(item["value"]) for _ in range(item[REPEAT]))
+        else:
+            out.append(decode(item))
+    return out

@@ -1,0 +1,196 @@
+"""SmartCrusher: compress JSON tool outputs, lossless first, lossy only when it pays.
+
+1. Lossless: compact JSON, then the table / constant-column / repeat forms of
+   :mod:`~headroom_core.transforms.json_codec` where they have fewer tokens.
+2. Lossy, only when the compact text is over ``min_tokens_to_crush``: arrays longer than
+   ``max_items_after_crush`` keep the items chosen by :mod:`~._select` (errors, query
+   matches, anomalies, change points, head, tail, evenly spaced fill), in order, and end
+   with a marker ``{"__headroom_truncated": N, "of": M, "omitted": "3-250,252-990",
+   "ref": "<ref>"}``; strings over ``max_string_chars`` are cut with a marker naming the
+   ref. The whole original is stored in the reversible store under that ref.
+
+The output is never more tokens than compact JSON of the same data.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import orjson
+
+from ..relevance.bm25 import BM25Scorer
+from . import json_codec
+from ._content import Compressed, ContentContext
+from ._select import select
+from ._toolmsg import rewrite_tool_texts
+from .json_compact import parse_json_strict
+
+if TYPE_CHECKING:
+    from ..ccr import OriginalStore
+    from ..config import SmartCrusherConfig
+    from ..messages import Message
+    from ..pipeline import TransformContext
+
+TRUNCATED = "__headroom_truncated"
+
+
+def _dumps(data: Any) -> str:
+    return orjson.dumps(data).decode()
+
+
+def _ranges(indices: list[int]) -> str:
+    parts: list[str] = []
+    start = prev = indices[0]
+    for i in indices[1:]:
+        if i != prev + 1:
+            parts.append(f"{start}-{prev}" if prev > start else str(start))
+            start = i
+        prev = i
+    parts.append(f"{start}-{prev}" if prev > start else str(start))
+    return ",".join(parts)
+
+
+class _Crush:
+    """One lossy pass over one document (holds the per-call state)."""
+
+    def __init__(
+        self, cfg: SmartCrusherConfig, ctx: ContentContext, max_items: int, ref: str
+    ) -> None:
+        self.cfg, self.ctx, self.max_items, self.ref = cfg, ctx, max_items, ref
+        self.dropped = 0
+        self.scorer = BM25Scorer()
+
+    def walk(self, node: Any) -> Any:
+        if isinstance(node, dict):
+            return {k: self.walk(v) for k, v in node.items()}
+        if isinstance(node, list):
+            return self.array(node)
+        if isinstance(node, str) and len(node) > self.cfg.max_string_chars:
+            keep = self.cfg.max_string_chars // 2
+            self.dropped += 1
+            return f"{node[:keep]}…[headroom: {len(node) - keep} chars cut; ref={self.ref}]"
+        return node
+
+    def array(self, items: list[Any]) -> list[Any]:
+        n = len(items)
+        if n <= self.max_items or n < self.cfg.min_items_to_analyze:
+            return [self.walk(v) for v in items]
+        texts = [_dumps(v) for v in items]
+        kept = select(
+            items,
+            texts,
+            query=self.ctx.query,
+            max_items=self.max_items,
+            keep_first=self.cfg.keep_first,
+            keep_last=self.cfg.keep_last,
+            preserve_errors=self.cfg.preserve_errors,
+            anomaly_threshold=self.cfg.anomaly_std_threshold,
+            relevance_threshold=self.cfg.relevance_threshold,
+            scorer=self.scorer,
+        )
+        if len(kept) >= n:
+            return [self.walk(v) for v in items]
+        kept_set = set(kept)
+        omitted = [i for i in range(n) if i not in kept_set]
+        self.dropped += len(omitted)
+        marker = {TRUNCATED: len(omitted), "of": n, "omitted": _ranges(omitted), "ref": self.ref}
+        return [self.walk(items[i]) for i in kept] + [marker]
+
+
+class SmartCrusher:
+    """JSON tool-output compressor; a ContentCompressor and a pipeline Transform."""
+
+    name = "smart_crusher"
+
+    def __init__(
+        self, config: SmartCrusherConfig | None = None, store: OriginalStore | None = None
+    ) -> None:
+        from ..config import SmartCrusherConfig
+
+        self.config = config or SmartCrusherConfig()
+        self._store = store
+
+    @property
+    def store(self) -> OriginalStore:
+        if self._store is None:
+            from ..ccr import get_default_store
+
+            return get_default_store()
+        return self._store
+
+    def detect(self, text: str) -> bool:
+        stripped = text.lstrip()
+        return stripped[:1] in ("{", "[")
+
+    def _max_items(self, tool: str | None) -> int:
+        profile = self.config.tool_profiles.get(tool or "", {})
+        return int(
+            profile.get(
+                "max_array_items",
+                profile.get("max_items_after_crush", self.config.max_items_after_crush),
+            )
+        )
+
+    def crush(
+        self, data: Any, query: str | None = None, *, tool_name: str | None = None
+    ) -> Compressed | None:
+        """Compress parsed JSON ``data``; None when it holds reserved keys (already ours)."""
+        from ..tokens import get_tokenizer
+
+        ctx = ContentContext(get_tokenizer().count_text, self.config, self.store, query, tool_name)
+        return self._crush(data, ctx)
+
+    def compress(self, text: str, ctx: ContentContext) -> Compressed | None:
+        if not self.detect(text):
+            return None
+        try:
+            data = parse_json_strict(text.strip())
+        except (ValueError, RecursionError):
+            return None
+        if not isinstance(data, (dict, list)):
+            return None
+        result = self._crush(data, ctx)
+        if result is None or ctx.count(result.text) >= ctx.count(text):
+            return None
+        return result
+
+    def _crush(self, data: Any, ctx: ContentContext) -> Compressed | None:
+        if json_codec.has_reserved_keys(data):
+            return None
+        compact = _dumps(data)
+        best, lossy, refs, dropped = compact, False, (), 0
+        best_tokens = ctx.count(compact)
+        budget = ctx.budget_tokens
+        if best_tokens > self.config.min_tokens_to_crush or (
+            budget is not None and best_tokens > budget
+        ):
+            ref = ctx.store.put(compact, tool=ctx.tool_name, kind="json")
+            crush = _Crush(self.config, ctx, self._max_items(ctx.tool_name), ref)
+            cut = crush.walk(data)
+            if crush.dropped:
+                data, lossy, refs, dropped = cut, True, (ref,), crush.dropped
+                best = _dumps(cut)
+                best_tokens = ctx.count(best)
+        encoded = _dumps(json_codec.encode(data))
+        if encoded != best and ctx.count(encoded) < best_tokens:
+            best = encoded
+        return Compressed(best, lossy, refs, dropped)
+
+    def apply(self, messages: list[Message], ctx: TransformContext) -> list[Message]:
+        cfg = self.config
+        skip = frozenset(cfg.never_compress_tools)
+        done = 0
+
+        def rewrite(text: str, tool: str | None) -> str | None:
+            nonlocal done
+            content_ctx = ContentContext(ctx.tokenizer.count_text, cfg, self.store, ctx.query, tool)
+            result = self.compress(text, content_ctx)
+            if result is None:
+                return None
+            done += 1
+            return result.text
+
+        out = rewrite_tool_texts(messages, rewrite, skip)
+        if done:
+            ctx.record(f"{self.name}:{done}")
+        return out
