@@ -78,7 +78,7 @@ def _as_number(v: Any) -> float | None:
 
 
 def anomalies(items: Sequence[Any], threshold: float, cap: int) -> set[int]:
-    """Indices of numeric outliers and rare categorical values (at most ``cap``, strongest first)."""
+    """Indices of numeric outliers and rare categorical values (at most ``cap``, strongest)."""
     found: dict[int, float] = {}
     for values in _numeric_columns(items).values():
         nums = [v for _, v in values]

@@ -158,7 +158,8 @@ class SmartCrusher:
         if json_codec.has_reserved_keys(data):
             return None
         compact = _dumps(data)
-        best, lossy, refs, dropped = compact, False, (), 0
+        best, lossy, dropped = compact, False, 0
+        refs: tuple[str, ...] = ()
         best_tokens = ctx.count(compact)
         budget = ctx.budget_tokens
         if best_tokens > self.config.min_tokens_to_crush or (

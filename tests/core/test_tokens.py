@@ -147,3 +147,24 @@ def test_counting_attempts_no_network() -> None:
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "attempts 0"
+
+
+def test_counting_a_1mb_tool_output_costs_one_encode_pass(monkeypatch: pytest.MonkeyPatch) -> None:
+    tok = Tokenizer("gpt-4o")
+    encoded: list[int] = []
+    original = Tokenizer.encode
+
+    def spy(self: Tokenizer, text: str) -> list[int]:
+        encoded.append(len(text))
+        return original(self, text)
+
+    monkeypatch.setattr(Tokenizer, "encode", spy)
+    payload = '{"id": 1, "name": "a row of a big tool output"}\n' * 21_000
+    assert len(payload) > 1_000_000
+    messages = [{"role": "tool", "tool_call_id": "c", "content": payload}]
+    first = tok.count_messages(messages)
+    second = tok.count_messages(messages)  # e.g. before and after a transform that left it alone
+    assert first == second
+    big_passes = [n for n in encoded if n >= len(payload)]
+    assert big_passes == [len(payload)]
+    assert sum(encoded) - len(payload) < 100  # the rest is the role and id strings
