@@ -158,7 +158,7 @@ def select(
         ranked = sorted(range(n), key=lambda i: (-scores[i], i))
         if ranked and scores[ranked[0]] > 0:
             keep.add(ranked[0])
-        for i in ranked[: max(1, max_items // 2)]:
+        for i in ranked[:max_items]:
             if scores[i] >= relevance_threshold and scores[i] >= 0.5 * scores[ranked[0]]:
                 keep.add(i)
     room = max(0, max_items - len(keep))

@@ -23,7 +23,7 @@ from hypothesis import strategies as st
 
 from headroom_core import HeadroomConfig, Tokenizer, TransformPipeline
 from headroom_core.messages import pairing_is_valid
-from headroom_core.transforms import REGISTRY
+from headroom_core.transforms import REGISTRY, json_codec
 
 from ..conftest import load_conversations
 
@@ -146,4 +146,7 @@ def test_contract_on_generated_histories(name: str, run: Run, messages: list) ->
     out = check_contract(run, messages)
     for before, after in zip(messages, out, strict=True):
         if before.get("role") == "tool" and after["content"] != before["content"]:
-            assert json.loads(after["content"]) == json.loads(before["content"])  # lossless
+            if "__headroom_truncated" in after["content"] or "chars cut; ref=" in after["content"]:
+                continue  # a lossy cut: the marker-walk test checks its ref restores the original
+            # otherwise a lossless form: the documented decoder restores the data exactly
+            assert json_codec.decode(json.loads(after["content"])) == json.loads(before["content"])

@@ -1,0 +1,57 @@
+"""Reversible compression: the store of originals and the tool that reads it back.
+
+A lossy compressor keeps the text it cut with ``store.put(text)``, which returns a
+*ref* (the first 16 hex characters of the text's SHA-256, so the same text always has
+the same ref, in any process), and writes a marker naming that ref into the compressed
+message. The model calls the ``headroom_retrieve`` tool (:func:`retrieve_tool_definition`)
+with the ref, and :func:`retrieve` answers with the original, or with only the items or
+lines that match a query.
+
+Stores (one protocol, :class:`OriginalStore`):
+
+- :class:`MemoryOriginalStore`: this process only; the default store.
+- :class:`SQLiteOriginalStore`: one file shared across restarts and processes.
+
+Both evict the least-recently-used originals when over their bounds and never expire
+anything with time. ``open_original_store("sqlite:///originals.db")`` opens one by URL;
+``set_default_store`` makes one the process-wide default.
+"""
+
+from __future__ import annotations
+
+from headroom_core.ccr._base import REF_LENGTH, OriginalStore, StoredOriginal, is_ref, ref_for
+from headroom_core.ccr._memory import MemoryOriginalStore
+from headroom_core.ccr._open import (
+    get_default_store,
+    open_original_store,
+    original_store_schemes,
+    set_default_store,
+)
+from headroom_core.ccr._retrieve import (
+    RetrievalListener,
+    add_retrieval_listener,
+    remove_retrieval_listener,
+    retrieve,
+)
+from headroom_core.ccr._sqlite import SQLiteOriginalStore
+from headroom_core.ccr._tool import RETRIEVE_TOOL_NAME, retrieve_tool_definition
+
+__all__ = [
+    "REF_LENGTH",
+    "RETRIEVE_TOOL_NAME",
+    "MemoryOriginalStore",
+    "OriginalStore",
+    "RetrievalListener",
+    "SQLiteOriginalStore",
+    "StoredOriginal",
+    "add_retrieval_listener",
+    "get_default_store",
+    "is_ref",
+    "open_original_store",
+    "original_store_schemes",
+    "ref_for",
+    "remove_retrieval_listener",
+    "retrieve",
+    "retrieve_tool_definition",
+    "set_default_store",
+]

@@ -1,0 +1,92 @@
+"""Route each tool output to the compressor for its content type.
+
+Order matters: the first compressor whose ``detect`` fires gets the text; if it declines
+(returns None) the text stays as it is. Diffs and stack traces are never cut: they go
+to no compressor. Tools in ``never_compress_tools`` are skipped; ``tool_profiles`` may set
+``max_tokens`` (a per-call budget) and the SmartCrusher item cap per tool.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+from ._content import ContentCompressor, ContentContext
+from ._toolmsg import rewrite_tool_texts
+
+if TYPE_CHECKING:
+    from ..ccr import OriginalStore
+    from ..config import SmartCrusherConfig
+    from ..messages import Message
+    from ..pipeline import TransformContext
+
+
+def _smart_crusher(cfg: SmartCrusherConfig) -> ContentCompressor:
+    from .smart_crusher import SmartCrusher
+
+    return SmartCrusher(cfg)
+
+
+# name -> factory, in detection order.
+COMPRESSORS: dict[str, Callable[[SmartCrusherConfig], ContentCompressor]] = {
+    "smart_crusher": _smart_crusher,
+}
+
+
+def _never_cut(text: str) -> bool:
+    try:
+        from ._detect import is_diff, is_stack_trace
+    except ImportError:  # pragma: no cover - detectors not installed yet
+        return False
+    return is_diff(text) or is_stack_trace(text)
+
+
+class ToolOutputRouter:
+    """Pipeline transform: compress every tool output with the compressor for its type."""
+
+    name = "tool_outputs"
+
+    def __init__(self, config: SmartCrusherConfig, store: OriginalStore | None = None) -> None:
+        self.config = config
+        self._store = store
+        self.compressors = [make(config) for make in COMPRESSORS.values()]
+
+    @property
+    def store(self) -> OriginalStore:
+        if self._store is None:
+            from ..ccr import get_default_store
+
+            return get_default_store()
+        return self._store
+
+    def compress_text(self, text: str, ctx: ContentContext) -> tuple[str, str] | None:
+        """(compressor name, new text) or None to keep ``text``."""
+        if _never_cut(text):
+            return None
+        for compressor in self.compressors:
+            if compressor.detect(text):
+                result = compressor.compress(text, ctx)
+                return None if result is None else (compressor.name, result.text)
+        return None
+
+    def apply(self, messages: list[Message], ctx: TransformContext) -> list[Message]:
+        cfg = self.config
+        store = self.store
+        used: Counter[str] = Counter()
+
+        def rewrite(text: str, tool: str | None) -> str | None:
+            profile = cfg.tool_profiles.get(tool or "", {})
+            content_ctx = ContentContext(
+                ctx.tokenizer.count_text, cfg, store, ctx.query, tool, profile.get("max_tokens")
+            )
+            routed = self.compress_text(text, content_ctx)
+            if routed is None:
+                return None
+            used[routed[0]] += 1
+            return routed[1]
+
+        out = rewrite_tool_texts(messages, rewrite, frozenset(cfg.never_compress_tools))
+        for name in sorted(used):
+            ctx.record(f"{name}:{used[name]}")
+        return out
