@@ -147,20 +147,23 @@ def select(
     anomaly_threshold: float,
     relevance_threshold: float,
     scorer: BM25Scorer,
-) -> list[int]:
-    """Sorted indices of the items to keep."""
+) -> tuple[list[int], set[int]]:
+    """(sorted indices of the items to keep, the subset to keep verbatim: errors and
+    query matches, which no further cut inside them may touch)."""
     n = len(items)
     keep = set(range(min(keep_first, n))) | set(range(max(0, n - keep_last), n))
+    verbatim: set[int] = set()
     if preserve_errors:
-        keep |= {i for i in range(n) if is_error_item(items[i], texts[i])}
+        verbatim |= {i for i in range(n) if is_error_item(items[i], texts[i])}
     if query:
         scores = scorer.score_items(texts, query)
         ranked = sorted(range(n), key=lambda i: (-scores[i], i))
         if ranked and scores[ranked[0]] > 0:
-            keep.add(ranked[0])
+            verbatim.add(ranked[0])
         for i in ranked[:max_items]:
             if scores[i] >= relevance_threshold and scores[i] >= 0.5 * scores[ranked[0]]:
-                keep.add(i)
+                verbatim.add(i)
+    keep |= verbatim
     room = max(0, max_items - len(keep))
     keep |= anomalies(items, anomaly_threshold, cap=max(room, 3))
     keep |= change_points(items, anomaly_threshold, cap=max(max_items - len(keep), 2))
@@ -168,4 +171,4 @@ def select(
         step = n / (max_items - len(keep) + 1)
         for k in range(1, max_items - len(keep) + 1):
             keep.add(min(n - 1, int(k * step)))
-    return sorted(keep)
+    return sorted(keep), verbatim

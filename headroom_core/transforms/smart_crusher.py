@@ -18,10 +18,9 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
-from ..relevance.bm25 import BM25Scorer
 from . import json_codec
 from ._content import Compressed, ContentContext
-from ._select import select
+from ._crush import Crush
 from ._toolmsg import rewrite_tool_texts
 from .json_compact import parse_json_strict
 
@@ -31,70 +30,9 @@ if TYPE_CHECKING:
     from ..messages import Message
     from ..pipeline import TransformContext
 
-TRUNCATED = "__headroom_truncated"
-
 
 def _dumps(data: Any) -> str:
     return orjson.dumps(data).decode()
-
-
-def _ranges(indices: list[int]) -> str:
-    parts: list[str] = []
-    start = prev = indices[0]
-    for i in indices[1:]:
-        if i != prev + 1:
-            parts.append(f"{start}-{prev}" if prev > start else str(start))
-            start = i
-        prev = i
-    parts.append(f"{start}-{prev}" if prev > start else str(start))
-    return ",".join(parts)
-
-
-class _Crush:
-    """One lossy pass over one document (holds the per-call state)."""
-
-    def __init__(
-        self, cfg: SmartCrusherConfig, ctx: ContentContext, max_items: int, ref: str
-    ) -> None:
-        self.cfg, self.ctx, self.max_items, self.ref = cfg, ctx, max_items, ref
-        self.dropped = 0
-        self.scorer = BM25Scorer()
-
-    def walk(self, node: Any) -> Any:
-        if isinstance(node, dict):
-            return {k: self.walk(v) for k, v in node.items()}
-        if isinstance(node, list):
-            return self.array(node)
-        if isinstance(node, str) and len(node) > self.cfg.max_string_chars:
-            keep = self.cfg.max_string_chars // 2
-            self.dropped += 1
-            return f"{node[:keep]}…[headroom: {len(node) - keep} chars cut; ref={self.ref}]"
-        return node
-
-    def array(self, items: list[Any]) -> list[Any]:
-        n = len(items)
-        if n <= self.max_items or n < self.cfg.min_items_to_analyze:
-            return [self.walk(v) for v in items]
-        texts = [_dumps(v) for v in items]
-        kept = select(
-            items,
-            texts,
-            query=self.ctx.query,
-            max_items=self.max_items,
-            keep_first=self.cfg.keep_first,
-            keep_last=self.cfg.keep_last,
-            preserve_errors=self.cfg.preserve_errors,
-            anomaly_threshold=self.cfg.anomaly_std_threshold,
-            relevance_threshold=self.cfg.relevance_threshold,
-            scorer=self.scorer,
-        )
-        if len(kept) >= n:
-            return [self.walk(v) for v in items]
-        kept_set = set(kept)
-        omitted = [i for i in range(n) if i not in kept_set]
-        self.dropped += len(omitted)
-        marker = {TRUNCATED: len(omitted), "of": n, "omitted": _ranges(omitted), "ref": self.ref}
-        return [self.walk(items[i]) for i in kept] + [marker]
 
 
 class SmartCrusher:
@@ -166,8 +104,8 @@ class SmartCrusher:
             budget is not None and best_tokens > budget
         ):
             ref = ctx.store.put(compact, tool=ctx.tool_name, kind="json")
-            crush = _Crush(self.config, ctx, self._max_items(ctx.tool_name), ref)
-            cut = crush.walk(data)
+            crush = Crush(self.config, ctx.query, self._max_items(ctx.tool_name), ref)
+            cut = crush.run(data)
             if crush.dropped:
                 data, lossy, refs, dropped = cut, True, (ref,), crush.dropped
                 best = _dumps(cut)

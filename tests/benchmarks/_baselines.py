@@ -129,6 +129,13 @@ def _toon(_case: Case, messages: Messages) -> Messages:
     return _rewrite_tool_json(messages, toon.encode)
 
 
+def _ours_decode(text: str) -> Any:
+    """Our documented decoder for the lossless forms (lossy markers stay in place)."""
+    from headroom_core.transforms.json_codec import decode
+
+    return decode(json.loads(text))
+
+
 def _toon_decode(text: str) -> Any:
     import toon
 
@@ -157,5 +164,5 @@ def local_methods() -> list[LocalMethod]:
         LocalMethod("none", _none),
         LocalMethod("compact JSON", _compact_json),
         LocalMethod("TOON", _toon, _toon_decode),
-        LocalMethod("ours (headroom_core)", compress_ours),
+        LocalMethod("ours (headroom_core)", compress_ours, _ours_decode),
     ]

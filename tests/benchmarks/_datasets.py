@@ -58,6 +58,7 @@ class JsonFacts:
     original: Any  # the parsed file
     errors: tuple[str, ...]  # strings of error bodies
     needle: str | None  # identifying value of the item the user asks about
+    item: Any = None  # that item itself, when it is an object: it must be kept verbatim
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,7 +124,7 @@ def load_json_cases(data_dir: Path) -> list[Case]:
         query = build_query(value)
         rel = path.relative_to(data_dir / folder).as_posix()
         messages = agent_request(query.question, "fetch_json", {"source": f"{folder}/{rel}"}, text)
-        facts = JsonFacts(value, tuple(error_strings(value)), query.needle)
+        facts = JsonFacts(value, tuple(error_strings(value)), query.needle, query.item)
         synthetic = folder in SYNTHETIC_SETS
         cases.append(Case("json", folder, rel, messages, query.question, facts, synthetic))
     return cases

@@ -48,6 +48,7 @@ class Query:
 
     question: str
     needle: str | None
+    item: Any = None  # the object the question is about, when it is one (must stay verbatim)
 
 
 def _scalar_text(value: Any) -> str | None:
@@ -134,7 +135,7 @@ def build_query(value: Any) -> Query:
         ident = _identify(item)
         if ident is not None:
             key, text = ident
-            return Query(f"What is the status of the {label} item with {key} {text}?", text)
+            return Query(f"What is the status of the {label} item with {key} {text}?", text, item)
     if isinstance(item, list) and item:  # time series point [timestamp, value]
         stamp = _scalar_text(item[0])
         if stamp is not None:

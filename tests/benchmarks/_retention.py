@@ -93,13 +93,37 @@ def json_retention(
     query: Count = (0, 0)
     if facts.needle is not None:
         query = (int(_present(facts.needle, everything)), 1)
+    verbatim: Count = (0, 0)
+    if facts.item is not None:
+        parsed = decoded.get(index)
+        if parsed is None:
+            try:
+                parsed = json.loads(text)
+            except (ValueError, RecursionError):
+                parsed = None
+        verbatim = (int(_contains(parsed, canonical(facts.item))), 1)
     return Retention(
         {
             "lossless": (int(lossless), 1),
             "errors": (errors_kept, len(facts.errors)),
             "query": query,
+            "verbatim": verbatim,
         }
     )
+
+
+def _contains(node: Any, wanted: str) -> bool:
+    """Is a value whose canonical JSON is ``wanted`` anywhere inside ``node``?"""
+    stack = [node]
+    while stack:
+        value = stack.pop()
+        if isinstance(value, dict):
+            if canonical(value) == wanted:
+                return True
+            stack.extend(value.values())
+        elif isinstance(value, list):
+            stack.extend(value)
+    return False
 
 
 def _lines_kept(lines: Iterable[str], output: str, output_lines: set[str]) -> Count:
