@@ -2,10 +2,10 @@
 
 Kept, in this order of priority and always in the array's own order: the first
 ``keep_first`` and last ``keep_last`` items; every error item; the items most relevant to
-the query (BM25 >= ``relevance_threshold``, the best match always); numeric anomalies
-(beyond ``anomaly_std_threshold`` standard deviations) and rare categorical values; change
-points in numeric series; then evenly spaced items up to ``max_items``. Errors and the
-best query match are never capped.
+the query (BM25 >= ``relevance_threshold``, the best match always); then, while fewer than
+``max_items`` are kept, numeric anomalies (beyond ``anomaly_std_threshold`` standard
+deviations) and rare categorical values, strongest first; change points in numeric series;
+evenly spaced items. Errors and query matches are never capped.
 """
 
 from __future__ import annotations
@@ -110,28 +110,36 @@ def _categorical_keys(items: Sequence[Any]) -> list[str]:
     return [k for k, c in keys.items() if c == len(items)]
 
 
+def _monotonic(nums: list[float]) -> bool:
+    ups = all(b >= a for a, b in zip(nums, nums[1:], strict=False))
+    return ups or all(b <= a for a, b in zip(nums, nums[1:], strict=False))
+
+
 def change_points(items: Sequence[Any], threshold: float, cap: int) -> set[int]:
-    """Indices where a numeric series shifts level (mean of the 5 before vs the 5 after)."""
-    out: set[int] = set()
+    """Indices where a numeric series shifts level: the means of the 5 points before and
+    the 5 after differ by more than ``threshold`` times their pooled spread (an outlier
+    elsewhere does not hide a shift). Monotonic columns (ids, timestamps) are skipped;
+    the strongest shifts across all columns win."""
     w = 5
+    shifts: list[tuple[float, int]] = []
     for values in _numeric_columns(items).values():
-        if len(values) < 2 * w + 1:
-            continue
         nums = [v for _, v in values]
-        mean = sum(nums) / len(nums)
-        std = math.sqrt(sum((x - mean) ** 2 for x in nums) / len(nums))
-        if std == 0:
+        if len(nums) < 2 * w + 1 or _monotonic(nums):
             continue
-        shifts = []
+        scale = 1e-9 + 0.001 * (max(nums) - min(nums))
         for j in range(w, len(nums) - w + 1):
-            before = sum(nums[j - w : j]) / w
-            after = sum(nums[j : j + w]) / w
-            shifts.append((abs(after - before) / std, j))
-        for score, j in sorted(shifts, reverse=True):
-            if score < threshold or len(out) >= cap:
-                break
-            if all(abs(values[j][0] - k) > w for k in out):
-                out.add(values[j][0])
+            before, after = nums[j - w : j], nums[j : j + w]
+            mb, ma = sum(before) / w, sum(after) / w
+            var = (sum((x - mb) ** 2 for x in before) + sum((x - ma) ** 2 for x in after)) / (2 * w)
+            score = abs(ma - mb) / (math.sqrt(var) + scale)
+            if score >= threshold:
+                shifts.append((score, values[j][0]))
+    out: set[int] = set()
+    for _, index in sorted(shifts, key=lambda s: (-s[0], s[1])):
+        if len(out) >= cap:
+            break
+        if all(abs(index - k) > w for k in out):
+            out.add(index)
     return out
 
 
@@ -164,9 +172,8 @@ def select(
             if scores[i] >= relevance_threshold and scores[i] >= 0.5 * scores[ranked[0]]:
                 verbatim.add(i)
     keep |= verbatim
-    room = max(0, max_items - len(keep))
-    keep |= anomalies(items, anomaly_threshold, cap=max(room, 3))
-    keep |= change_points(items, anomaly_threshold, cap=max(max_items - len(keep), 2))
+    keep |= anomalies(items, anomaly_threshold, cap=max(0, max_items - len(keep)))
+    keep |= change_points(items, anomaly_threshold, cap=max(0, max_items - len(keep)))
     if len(keep) < max_items:
         step = n / (max_items - len(keep) + 1)
         for k in range(1, max_items - len(keep) + 1):
