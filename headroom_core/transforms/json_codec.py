@@ -2,7 +2,8 @@
 
 Every form is itself valid JSON, so a model reads it as JSON:
 
-- **table**: a list of objects that all have the same keys in the same order becomes
+- **table**: a list of two or more objects that all have the same keys in the same order
+  becomes (where that is shorter)
   ``[{"__headroom_cols": [k1, k2, ...]}, [v1, v2, ...], [v1, v2, ...], ...]``: keys stated
   once, one list of values per row. Columns whose value is the same in every row are
   stated once: ``{"__headroom_cols": [...], "__headroom_const": {"k": v}}`` and left out
@@ -26,7 +27,7 @@ COLS = "__headroom_cols"
 CONST = "__headroom_const"
 REPEAT = "__headroom_repeat"
 PREFIX = "__headroom"
-_MIN_TABLE_ROWS = 3
+_MIN_TABLE_ROWS = 2
 _MIN_REPEAT = 3
 
 
@@ -52,7 +53,7 @@ def encode(data: Any) -> Any:
         return {k: encode(v) for k, v in data.items()}
     if isinstance(data, list):
         table = _table(data)
-        if table is not None:
+        if table is not None and len(orjson.dumps(table)) < len(orjson.dumps(data)):
             return table
         return _repeats([encode(v) for v in data])
     return data
