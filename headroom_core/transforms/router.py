@@ -28,9 +28,16 @@ def _smart_crusher(cfg: SmartCrusherConfig) -> ContentCompressor:
     return SmartCrusher(cfg)
 
 
+def _log(cfg: SmartCrusherConfig) -> ContentCompressor:
+    from .log_compressor import LogCompressor
+
+    return LogCompressor()
+
+
 # name -> factory, in detection order.
 COMPRESSORS: dict[str, Callable[[SmartCrusherConfig], ContentCompressor]] = {
     "smart_crusher": _smart_crusher,
+    "log": _log,
 }
 
 
