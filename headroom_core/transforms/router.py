@@ -13,6 +13,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from ._content import ContentCompressor, ContentContext
+from ._detect import is_diff, is_stack_trace
 from ._toolmsg import rewrite_tool_texts
 
 if TYPE_CHECKING:
@@ -34,19 +35,27 @@ def _log(cfg: SmartCrusherConfig) -> ContentCompressor:
     return LogCompressor()
 
 
+def _search(cfg: SmartCrusherConfig) -> ContentCompressor:
+    from .search_compressor import SearchCompressor
+
+    return SearchCompressor()
+
+
+def _text(cfg: SmartCrusherConfig) -> ContentCompressor:
+    from .text_compressor import TextCompressor
+
+    return TextCompressor()
+
+
 # name -> factory, in detection order.
 COMPRESSORS: dict[str, Callable[[SmartCrusherConfig], ContentCompressor]] = {
     "smart_crusher": _smart_crusher,
+    "search": _search,
     "log": _log,
+    "text": _text,
 }
-
-
-def _never_cut(text: str) -> bool:
-    try:
-        from ._detect import is_diff, is_stack_trace
-    except ImportError:  # pragma: no cover - detectors not installed yet
-        return False
-    return is_diff(text) or is_stack_trace(text)
+# A text holding a stack trace goes only to these (which keep trace lines verbatim).
+TRACE_SAFE = frozenset({"log"})
 
 
 class ToolOutputRouter:
@@ -69,9 +78,12 @@ class ToolOutputRouter:
 
     def compress_text(self, text: str, ctx: ContentContext) -> tuple[str, str] | None:
         """(compressor name, new text) or None to keep ``text``."""
-        if _never_cut(text):
+        if is_diff(text):
             return None
+        trace = is_stack_trace(text)
         for compressor in self.compressors:
+            if trace and compressor.name not in TRACE_SAFE:
+                continue
             if compressor.detect(text):
                 result = compressor.compress(text, ctx)
                 return None if result is None else (compressor.name, result.text)
