@@ -1,8 +1,14 @@
-"""Helpers shared by transforms that rewrite tool outputs (and only tool outputs)."""
+"""Helpers shared by transforms that rewrite tool outputs (and only tool outputs).
+
+A tool output is the content of an OpenAI ``tool`` (or legacy ``function``) message, or an
+Anthropic ``tool_result`` block inside a user message (so Anthropic-shaped message lists
+work without conversion). Nothing else is ever handed to a rewrite.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from typing import Any
 
 from ..messages import Message, tool_name_for
@@ -10,20 +16,58 @@ from ..messages import Message, tool_name_for
 TOOL_ROLES = frozenset({"tool", "function"})
 
 
-def tool_texts(messages: list[Message]) -> Iterator[tuple[int, int | None, str]]:
-    """(message index, part index or None, text) for every text of every tool message."""
+@dataclass(frozen=True, slots=True)
+class Slot:
+    """Where a tool text sits: message, Anthropic block (or None), text part (or None)."""
+
+    message: int
+    block: int | None
+    part: int | None
+
+
+def _parts(content: Any) -> Iterator[tuple[int | None, str]]:
+    if isinstance(content, str):
+        yield None, content
+    elif isinstance(content, list):
+        for j, part in enumerate(content):
+            if isinstance(part, dict) and part.get("type") == "text":
+                text = part.get("text")
+                if isinstance(text, str):
+                    yield j, text
+
+
+def tool_texts(messages: list[Message]) -> Iterator[tuple[Slot, str]]:
+    """(slot, text) for every text of every tool output."""
     for i, m in enumerate(messages):
-        if m.get("role") not in TOOL_ROLES:
-            continue
-        content = m.get("content")
-        if isinstance(content, str):
-            yield i, None, content
-        elif isinstance(content, list):
-            for j, part in enumerate(content):
-                if isinstance(part, dict) and part.get("type") == "text":
-                    text = part.get("text")
-                    if isinstance(text, str):
-                        yield i, j, text
+        role = m.get("role")
+        if role in TOOL_ROLES:
+            for j, text in _parts(m.get("content")):
+                yield Slot(i, None, j), text
+        elif role == "user" and isinstance(m.get("content"), list):
+            for b, block in enumerate(m["content"]):
+                if isinstance(block, dict) and block.get("type") == "tool_result":
+                    for j, text in _parts(block.get("content")):
+                        yield Slot(i, b, j), text
+
+
+def _anthropic_tool_name(messages: list[Message], index: int, block: int) -> str | None:
+    use_id = messages[index]["content"][block].get("tool_use_id")
+    for j in range(index - 1, -1, -1):
+        content = messages[j].get("content")
+        if messages[j].get("role") == "assistant" and isinstance(content, list):
+            for b in content:
+                if isinstance(b, dict) and b.get("type") == "tool_use" and b.get("id") == use_id:
+                    name = b.get("name")
+                    return str(name) if name is not None else None
+    return None
+
+
+def _replace(content: Any, part: int | None, new: str) -> Any:
+    if part is None:
+        return new
+    parts: list[Any] = list(content)
+    parts[part] = {**parts[part], "text": new}
+    return parts
 
 
 def rewrite_tool_texts(
@@ -36,8 +80,12 @@ def rewrite_tool_texts(
     Returns ``messages`` itself when nothing changed, so callers can tell.
     """
     out: list[Message] | None = None
-    for i, j, text in tool_texts(messages):
-        name = tool_name_for(messages, i)
+    for slot, text in tool_texts(messages):
+        i = slot.message
+        if slot.block is None:
+            name = tool_name_for(messages, i)
+        else:
+            name = _anthropic_tool_name(messages, i, slot.block)
         if name is not None and name in skip_tools:
             continue
         new = rewrite(text, name)
@@ -46,11 +94,16 @@ def rewrite_tool_texts(
         if out is None:
             out = list(messages)
         msg = dict(out[i])
-        if j is None:
-            msg["content"] = new
+        if slot.block is None:
+            msg["content"] = _replace(msg["content"], slot.part, new)
         else:
-            parts: list[Any] = list(msg["content"])
-            parts[j] = {**parts[j], "text": new}
-            msg["content"] = parts
+            blocks = list(msg["content"])
+            block = dict(blocks[slot.block])
+            block["content"] = _replace(block.get("content"), slot.part, new)
+            blocks[slot.block] = block
+            msg["content"] = blocks
         out[i] = msg
     return messages if out is None else out
+
+
+__all__ = ["Slot", "rewrite_tool_texts", "tool_texts"]

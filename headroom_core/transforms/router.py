@@ -41,6 +41,12 @@ def _search(cfg: SmartCrusherConfig) -> ContentCompressor:
     return SearchCompressor()
 
 
+def _code(cfg: SmartCrusherConfig) -> ContentCompressor:
+    from .code_compressor import CodeCompressor
+
+    return CodeCompressor()
+
+
 def _text(cfg: SmartCrusherConfig) -> ContentCompressor:
     from .text_compressor import TextCompressor
 
@@ -52,6 +58,7 @@ COMPRESSORS: dict[str, Callable[[SmartCrusherConfig], ContentCompressor]] = {
     "smart_crusher": _smart_crusher,
     "search": _search,
     "log": _log,
+    "code": _code,
     "text": _text,
 }
 # A text holding a stack trace goes only to these (which keep trace lines verbatim).

@@ -137,3 +137,27 @@ def test_bad_messages_are_a_clear_error() -> None:
 
     with pytest.raises(InputError, match=r"messages\[0\] must be a dict"):
         compress(["hello"])  # type: ignore[list-item]
+
+
+def test_anthropic_shaped_tool_results_are_compressed_in_place() -> None:
+    rows = [{"id": i, "name": f"item {i}", "tags": ["a", "b"]} for i in range(12)]
+    text = json.dumps(rows, indent=2)
+    msgs = [
+        {"role": "user", "content": "find item 7"},
+        {"role": "assistant", "content": [
+            {"type": "text", "text": "Searching."},
+            {"type": "tool_use", "id": "tu1", "name": "search", "input": {}}]},
+        {"role": "user", "content": [
+            {"type": "tool_result", "tool_use_id": "tu1", "content": text},
+            {"type": "tool_result", "tool_use_id": "tu1", "content": [{"type": "text", "text": text}]},
+            {"type": "text", "text": json.dumps(rows, indent=2)},  # user text: never touched
+        ]},
+    ]
+    r = compress(msgs)
+    blocks = r.messages[2]["content"]
+    assert json_codec.decode(json.loads(blocks[0]["content"])) == rows
+    assert json_codec.decode(json.loads(blocks[1]["content"][0]["text"])) == rows
+    assert blocks[2] == msgs[2]["content"][2]
+    assert r.messages[:2] == msgs[:2] and r.tokens_saved > 0
+    cfg = HeadroomConfig(smart_crusher=SmartCrusherConfig(never_compress_tools=("search",)))
+    assert compress(msgs, config=cfg).messages == msgs
