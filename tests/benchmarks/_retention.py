@@ -85,7 +85,9 @@ def json_retention(
 ) -> Retention:
     tools = tool_texts(messages)
     if not tools:
-        return Retention({"lossless": (0, 1), "errors": (0, len(facts.errors)), "query": (0, 1)})
+        return Retention(
+            {"valid": (0, 1), "lossless": (0, 1), "errors": (0, len(facts.errors)), "query": (0, 1)}
+        )
     index, text = tools[-1]
     lossless = _decodes_to(text, decoded.get(index), canonical(facts.original))
     everything = "\n".join(t for _, t in tools)
@@ -102,8 +104,14 @@ def json_retention(
             except (ValueError, RecursionError):
                 parsed = None
         verbatim = (int(_contains(parsed, canonical(facts.item))), 1)
+    try:
+        json.loads(text)
+        valid = 1
+    except (ValueError, RecursionError):
+        valid = 0
     return Retention(
         {
+            "valid": (valid, 1),
             "lossless": (int(lossless), 1),
             "errors": (errors_kept, len(facts.errors)),
             "query": query,
