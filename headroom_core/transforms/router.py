@@ -93,7 +93,8 @@ class ToolOutputRouter:
                 continue
             if compressor.detect(text):
                 result = compressor.compress(text, ctx)
-                return None if result is None else (compressor.name, result.text)
+                if result is not None:
+                    return compressor.name, result.text
         return None
 
     def apply(self, messages: list[Message], ctx: TransformContext) -> list[Message]:
