@@ -14,9 +14,10 @@ RETRIEVE_TOOL_NAME = "headroom_retrieve"
 _DESCRIPTION = (
     "Fetch content that was cut from an earlier tool result to save context. A marker "
     'such as {"__headroom_truncated": N, "ref": "..."} in JSON, '
-    "[... N lines omitted; ref=...] in text, or [headroom: N chars cut; ref=...] inside "
-    "a string means that content was removed and the full original is kept under that "
-    "ref. Call this tool with the ref to get the whole original back, or add a query to "
+    "[... N lines omitted; ref=...] in text, [headroom: body elided, N lines; ref=...] in "
+    'code, {"__headroom_omitted": {...}} for dropped fields, or [headroom: N chars cut; '
+    "ref=...] inside a string means that content was removed and the full original is "
+    "kept under that ref. Call this tool with the ref to get the whole original back, or add a query to "
     "get only the items or lines that contain every word of the query (case-insensitive). "
     "Use it when the omitted part may hold what you need; do not guess its contents."
 )
