@@ -18,7 +18,8 @@ _DESCRIPTION = (
     'code, {"__headroom_omitted": {...}} for dropped fields, or [headroom: N chars cut; '
     "ref=...] inside a string means that content was removed and the full original is "
     "kept under that ref. Call this tool with the ref to get the whole original back, "
-    "or add a query to get only the items or lines that contain every word of the query (case-insensitive). "
+    "or add a query to get only the items or lines that contain every word of the query "
+    "(case-insensitive). "
     "Use it when the omitted part may hold what you need; do not guess its contents."
 )
 
