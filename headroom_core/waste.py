@@ -20,9 +20,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from ._json import compact_json
 from .messages import content_text
 from .tokens import Tokenizer
-from .transforms.json_compact import compact_json
 
 _HTML = re.compile(
     r"<script\b.*?</script>|<style\b.*?</style>|<!--.*?-->|</?[a-zA-Z][a-zA-Z0-9:-]*(?:\s[^<>]*)?/?>",

@@ -18,11 +18,11 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
+from .._json import parse_json_strict
 from . import json_codec
 from ._content import Compressed, ContentContext
 from ._crush import Crush
 from ._toolmsg import rewrite_tool_texts
-from .json_compact import parse_json_strict
 
 if TYPE_CHECKING:
     from ..ccr import OriginalStore
