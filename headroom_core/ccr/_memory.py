@@ -9,6 +9,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from headroom_core._closing import ClosingContext
 from headroom_core.ccr._base import (
     StoredOriginal,
     check_bound,
@@ -18,7 +19,6 @@ from headroom_core.ccr._base import (
     ref_for,
 )
 from headroom_core.errors import StorageError
-from headroom_core.metrics._base import ClosingContext
 
 __all__ = ["MemoryOriginalStore"]
 

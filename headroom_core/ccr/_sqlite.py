@@ -13,14 +13,13 @@ from __future__ import annotations
 import math
 import os
 import sqlite3
-import threading
 import time
 import zlib
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from pathlib import Path
 from typing import Any, TypeVar
 
+from headroom_core._sqlite import SQLiteFile
 from headroom_core.ccr._base import (
     StoredOriginal,
     check_bound,
@@ -31,9 +30,7 @@ from headroom_core.ccr._base import (
     is_ref,
     ref_for,
 )
-from headroom_core.errors import ConfigError, StorageError
-from headroom_core.metrics._base import ClosingContext
-from headroom_core.metrics._sqlite import BUSY_TIMEOUT_S
+from headroom_core.errors import StorageError
 
 __all__ = ["SCHEMA_VERSION", "SQLiteOriginalStore"]
 
@@ -97,7 +94,7 @@ def _next_use(conn: sqlite3.Connection) -> float:
     return now if latest is None else max(now, math.nextafter(latest, math.inf))
 
 
-class SQLiteOriginalStore(ClosingContext):
+class SQLiteOriginalStore(SQLiteFile):
     """Originals in a SQLite file (created with its parent directories if missing).
 
     Texts are stored zlib-compressed. Bounded by ``max_entries`` originals and
@@ -112,7 +109,8 @@ class SQLiteOriginalStore(ClosingContext):
     raises StorageError naming the path when it is read.
     """
 
-    __slots__ = ("_conn", "_lock", "_path", "_pid", "max_bytes", "max_entries")
+    __slots__ = ("max_bytes", "max_entries")
+    what = "originals database"
 
     def __init__(
         self,
@@ -120,24 +118,9 @@ class SQLiteOriginalStore(ClosingContext):
         max_entries: int = 100_000,
         max_bytes: int = 2_000_000_000,
     ) -> None:
-        if os.fspath(path) in ("", ":memory:"):
-            raise ConfigError(
-                f"SQLiteOriginalStore.path: a file path is required, got {os.fspath(path)!r}; "
-                "use open_original_store('memory://') for an in-memory store"
-            )
         self.max_entries = check_bound("SQLiteOriginalStore", "max_entries", max_entries)
         self.max_bytes = check_bound("SQLiteOriginalStore", "max_bytes", max_bytes)
-        self._path = Path(path).expanduser().absolute()
-        self._lock = threading.Lock()
-        self._conn: sqlite3.Connection | None = None
-        self._pid = os.getpid()
-        with self._lock:
-            self._conn = self._open()
-
-    @property
-    def path(self) -> Path:
-        """The database file."""
-        return self._path
+        super().__init__(path, hint="use open_original_store('memory://') for an in-memory store")
 
     def __repr__(self) -> str:
         return (
@@ -145,35 +128,7 @@ class SQLiteOriginalStore(ClosingContext):
             f"max_bytes={self.max_bytes})"
         )
 
-    def _fail(self, action: str, exc: BaseException) -> StorageError:
-        return StorageError(f"cannot {action} originals database {self._path}: {exc}")
-
-    def _open(self) -> sqlite3.Connection:
-        try:
-            self._path.parent.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            raise self._fail("create the directory of", exc) from exc
-        if self._path.is_dir():
-            raise StorageError(f"cannot open originals database {self._path}: it is a directory")
-        try:
-            conn = sqlite3.connect(
-                self._path, timeout=BUSY_TIMEOUT_S, isolation_level=None, check_same_thread=False
-            )
-        except sqlite3.Error as exc:
-            raise self._fail("open", exc) from exc
-        try:
-            self._init_schema(conn)
-        except (sqlite3.Error, StorageError) as exc:
-            conn.close()
-            if isinstance(exc, StorageError):
-                raise
-            raise self._fail("open", exc) from exc
-        return conn
-
     def _init_schema(self, conn: sqlite3.Connection) -> None:
-        conn.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_S * 1000)}")
-        conn.execute("PRAGMA journal_mode = WAL").fetchone()  # falls back silently on odd FS
-        conn.execute("PRAGMA synchronous = NORMAL")  # safe with WAL; may lose the last commit
         with _immediate(conn):  # one process creates the schema, the others wait
             conn.execute("CREATE TABLE IF NOT EXISTS ccr_schema (version INTEGER NOT NULL)")
             row = conn.execute("SELECT MAX(version) FROM ccr_schema").fetchone()
@@ -187,18 +142,6 @@ class SQLiteOriginalStore(ClosingContext):
                 for statement in _SCHEMA:
                     conn.execute(statement)
                 conn.execute("INSERT INTO ccr_schema VALUES (?)", (SCHEMA_VERSION,))
-
-    def _run(self, action: str, fn: Callable[[sqlite3.Connection], _T]) -> _T:
-        with self._lock:
-            if self._conn is None:
-                raise StorageError(f"originals database {self._path} is closed")
-            if self._pid != os.getpid():  # forked: never share the parent's connection
-                self._pid = os.getpid()
-                self._conn = self._open()
-            try:
-                return fn(self._conn)
-            except sqlite3.Error as exc:
-                raise self._fail(action, exc) from exc
 
     def _touch(self, conn: sqlite3.Connection, ref: str) -> bool:
         with _immediate(conn):
@@ -307,10 +250,3 @@ class SQLiteOriginalStore(ClosingContext):
                 c.execute("DELETE FROM ccr_originals")
 
         self._run("write to", wipe)
-
-    def close(self) -> None:
-        """Close the connection. Idempotent; later calls other than close() raise."""
-        with self._lock:
-            conn, self._conn = self._conn, None
-        if conn is not None and self._pid == os.getpid():
-            conn.close()

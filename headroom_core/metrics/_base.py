@@ -52,26 +52,6 @@ class MetricsStore(Protocol):
     ) -> None: ...
 
 
-class ClosingContext:
-    """Mixin: ``with store:`` closes the store on the way out."""
-
-    __slots__ = ()
-
-    def close(self) -> None:  # pragma: no cover - always overridden
-        raise NotImplementedError
-
-    def __enter__(self: _S) -> _S:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
-
-
 def dumps(value: object, m: RequestMetrics) -> bytes:
     """JSON bytes of ``value`` (part of ``m``); InputError if it holds a non-JSON value."""
     try:

@@ -25,8 +25,9 @@ from pathlib import Path
 
 import orjson
 
+from headroom_core._closing import ClosingContext
 from headroom_core.errors import InputError, StorageError
-from headroom_core.metrics._base import ClosingContext, check_query, dumps, select, summarize
+from headroom_core.metrics._base import check_query, dumps, select, summarize
 from headroom_core.metrics.records import RequestMetrics, Summary
 
 __all__ = ["JSONLMetricsStore"]

@@ -11,23 +11,21 @@ from __future__ import annotations
 
 import os
 import sqlite3
-import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from datetime import datetime
-from pathlib import Path
 from typing import Any, TypeVar
 
 import orjson
 
-from headroom_core.errors import ConfigError, InputError, StorageError
-from headroom_core.metrics._base import ClosingContext, check_query, dumps
+from headroom_core._sqlite import SQLiteFile
+from headroom_core.errors import InputError, StorageError
+from headroom_core.metrics._base import check_query, dumps
 from headroom_core.metrics.records import RequestMetrics, Summary, from_epoch_us, to_epoch_us
 
 __all__ = ["SCHEMA_VERSION", "SQLiteMetricsStore"]
 
 #: Stored in ``PRAGMA user_version``; bumped when the table layout changes.
 SCHEMA_VERSION = 1
-BUSY_TIMEOUT_S = 30.0
 
 _T = TypeVar("_T")
 
@@ -122,65 +120,23 @@ def _from_row(row: Sequence[Any]) -> RequestMetrics:
     )
 
 
-class SQLiteMetricsStore(ClosingContext):
+class SQLiteMetricsStore(SQLiteFile):
     """Metrics in a SQLite file (created with its parent directories if missing).
 
     A file that is not a SQLite database, a directory, or a path without permission
     raises StorageError naming the path, at construction.
     """
 
-    __slots__ = ("_conn", "_lock", "_path", "_pid")
+    __slots__ = ()
+    what = "metrics database"
 
     def __init__(self, path: str | os.PathLike[str]) -> None:
-        if os.fspath(path) in ("", ":memory:"):
-            raise ConfigError(
-                f"SQLiteMetricsStore.path: a file path is required, got {os.fspath(path)!r}; "
-                "use open_store('memory://') for an in-memory store"
-            )
-        self._path = Path(path).expanduser().absolute()
-        self._lock = threading.Lock()
-        self._conn: sqlite3.Connection | None = None
-        self._pid = os.getpid()
-        with self._lock:
-            self._conn = self._open()
-
-    @property
-    def path(self) -> Path:
-        """The database file."""
-        return self._path
+        super().__init__(path, hint="use open_store('memory://') for an in-memory store")
 
     def __repr__(self) -> str:
         return f"SQLiteMetricsStore({str(self._path)!r})"
 
-    def _fail(self, action: str, exc: BaseException) -> StorageError:
-        return StorageError(f"cannot {action} metrics database {self._path}: {exc}")
-
-    def _open(self) -> sqlite3.Connection:
-        try:
-            self._path.parent.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            raise self._fail("create the directory of", exc) from exc
-        if self._path.is_dir():
-            raise StorageError(f"cannot open metrics database {self._path}: it is a directory")
-        try:
-            conn = sqlite3.connect(
-                self._path, timeout=BUSY_TIMEOUT_S, isolation_level=None, check_same_thread=False
-            )
-        except sqlite3.Error as exc:
-            raise self._fail("open", exc) from exc
-        try:
-            self._init_schema(conn)
-        except (sqlite3.Error, StorageError) as exc:
-            conn.close()
-            if isinstance(exc, StorageError):
-                raise
-            raise self._fail("open", exc) from exc
-        return conn
-
     def _init_schema(self, conn: sqlite3.Connection) -> None:
-        conn.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_S * 1000)}")
-        conn.execute("PRAGMA journal_mode = WAL").fetchone()  # falls back silently on odd FS
-        conn.execute("PRAGMA synchronous = NORMAL")  # safe with WAL; may lose the last commit
         conn.execute("BEGIN IMMEDIATE")  # one process creates the schema, the others wait
         try:
             (version,) = conn.execute("PRAGMA user_version").fetchone()
@@ -199,18 +155,6 @@ class SQLiteMetricsStore(ClosingContext):
             if conn.in_transaction:
                 conn.execute("ROLLBACK")
             raise
-
-    def _run(self, action: str, fn: Callable[[sqlite3.Connection], _T]) -> _T:
-        with self._lock:
-            if self._conn is None:
-                raise StorageError(f"metrics database {self._path} is closed")
-            if self._pid != os.getpid():  # forked: never share the parent's connection
-                self._pid = os.getpid()
-                self._conn = self._open()
-            try:
-                return fn(self._conn)
-            except sqlite3.Error as exc:
-                raise self._fail(action, exc) from exc
 
     def record(self, m: RequestMetrics) -> None:
         """Insert one record (waits up to 30 s for another writer's lock)."""
@@ -272,10 +216,3 @@ class SQLiteMetricsStore(ClosingContext):
             first_timestamp=None if first is None else from_epoch_us(first),
             last_timestamp=None if last is None else from_epoch_us(last),
         )
-
-    def close(self) -> None:
-        """Close the connection. Idempotent; later calls other than close() raise."""
-        with self._lock:
-            conn, self._conn = self._conn, None
-        if conn is not None and self._pid == os.getpid():
-            conn.close()

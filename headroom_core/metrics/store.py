@@ -15,9 +15,9 @@ import threading
 from collections.abc import Callable
 from datetime import datetime
 
+from headroom_core._closing import ClosingContext
 from headroom_core.errors import ConfigError, InputError, StorageError
 from headroom_core.metrics._base import (
-    ClosingContext,
     MetricsStore,
     check_query,
     dumps,
