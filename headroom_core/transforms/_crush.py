@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
+from ..relevance import Scorer
 from ..relevance.bm25 import STOPWORDS, BM25Scorer, tokenize
 from ._select import select
 
@@ -56,12 +57,17 @@ def _is_link(key: str, value: Any) -> bool:
 
 class Crush:
     def __init__(
-        self, cfg: SmartCrusherConfig, query: str | None, max_items: int, ref: str
+        self,
+        cfg: SmartCrusherConfig,
+        query: str | None,
+        max_items: int,
+        ref: str,
+        scorer: Scorer | None = None,
     ) -> None:
         self.cfg, self.query, self.max_items, self.ref = cfg, query, max_items, ref
         self.dropped = 0
         self.links: dict[str, int] = {}
-        self.scorer = BM25Scorer()
+        self.scorer: Scorer = scorer or BM25Scorer()
         self.query_terms = set(tokenize(query or ""))
 
     def run(self, data: Any) -> Any:

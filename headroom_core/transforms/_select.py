@@ -16,7 +16,7 @@ from collections import Counter
 from collections.abc import Sequence
 from typing import Any
 
-from ..relevance.bm25 import BM25Scorer
+from ..relevance import Scorer
 
 _ERROR_TEXT = re.compile(
     r"\b(?:error|errors|exception|traceback|fatal|failed|failure|panic|critical|denied|"
@@ -154,7 +154,7 @@ def select(
     preserve_errors: bool,
     anomaly_threshold: float,
     relevance_threshold: float,
-    scorer: BM25Scorer,
+    scorer: Scorer,
 ) -> tuple[list[int], set[int]]:
     """(sorted indices of the items to keep, the subset to keep verbatim: errors and
     query matches, which no further cut inside them may touch)."""

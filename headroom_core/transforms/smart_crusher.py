@@ -29,6 +29,7 @@ if TYPE_CHECKING:
     from ..config import SmartCrusherConfig
     from ..messages import Message
     from ..pipeline import TransformContext
+    from ..relevance import Scorer
 
 
 def _dumps(data: Any) -> str:
@@ -41,12 +42,18 @@ class SmartCrusher:
     name = "smart_crusher"
 
     def __init__(
-        self, config: SmartCrusherConfig | None = None, store: OriginalStore | None = None
+        self,
+        config: SmartCrusherConfig | None = None,
+        store: OriginalStore | None = None,
+        scorer: Scorer | None = None,
     ) -> None:
+        """``scorer`` ranks array items against the query (BM25 when None; any
+        :class:`~headroom_core.relevance.Scorer`, e.g. an embedding scorer, fits)."""
         from ..config import SmartCrusherConfig
 
         self.config = config or SmartCrusherConfig()
         self._store = store
+        self.scorer = scorer
 
     @property
     def store(self) -> OriginalStore:
@@ -104,7 +111,8 @@ class SmartCrusher:
             budget is not None and best_tokens > budget
         ):
             ref = ctx.store.put(compact, tool=ctx.tool_name, kind="json")
-            crush = Crush(self.config, ctx.query, self._max_items(ctx.tool_name), ref)
+            max_items = self._max_items(ctx.tool_name)
+            crush = Crush(self.config, ctx.query, max_items, ref, self.scorer)
             cut = crush.run(data)
             if crush.dropped:
                 data, lossy, refs, dropped = cut, True, (ref,), crush.dropped

@@ -215,3 +215,25 @@ def test_every_marker_on_real_data_retrieves_the_exact_original(shared_data) -> 
             assert json.loads(retrieve(ref, store=store)) == original, path.name
             checked += 1
     assert checked >= 50
+
+
+class SynonymScorer:
+    """A Scorer that knows 'broken' means 'failed' (what an embedding scorer adds over BM25)."""
+
+    def score_items(self, items: list[str], query: str) -> list[float]:
+        wants = "failed" if "broken" in query else query
+        return [1.0 if wants in item else 0.0 for item in items]
+
+
+def test_a_configured_scorer_picks_the_relevant_items() -> None:
+    data = [{"id": i, "state": "ok", "note": f"run {i}"} for i in range(100)]
+    data[64]["note"] = "run failed twice"
+    store = MemoryOriginalStore()
+    query = "which run is broken?"
+    bm25 = SmartCrusher(SmartCrusherConfig(), store)
+    ctx = ContentContext(TOK.count_text, bm25.config, store, query)
+    bm25_kept = json_codec.decode(json.loads(bm25.compress(json.dumps(data), ctx).text))
+    assert data[64] not in bm25_kept  # no shared word: BM25 cannot see it
+    semantic = SmartCrusher(SmartCrusherConfig(), store, scorer=SynonymScorer())
+    kept = json_codec.decode(json.loads(semantic.compress(json.dumps(data), ctx).text))
+    assert data[64] in kept
