@@ -13,7 +13,7 @@ from rich.table import Table
 
 from ._cli_input import Payload, example_history, parse_payload
 from .config import HeadroomConfig
-from .errors import HeadroomError
+from .errors import BudgetError, HeadroomError
 from .pipeline import CompressResult, compress, simulate
 from .providers import estimate_cost
 from .waste import WasteSignals
@@ -132,7 +132,10 @@ def simulate_cmd(
     """Show what compression would save, changing nothing."""
     payload = _load(file, as_kind)
     model = model or payload.model or "gpt-4o"
-    sim = simulate(payload.messages, model=model, query=query, config=HeadroomConfig())
+    try:
+        sim = simulate(payload.messages, model=model, query=query, config=HeadroomConfig())
+    except BudgetError as exc:
+        raise click.ClickException(str(exc)) from None
     result = CompressResult(
         sim.messages,
         sim.tokens_before,
@@ -166,7 +169,10 @@ def compress_cmd(
     """Compress FILE and write it back in the same form."""
     payload = _load(file, as_kind)
     model = model or payload.model or "gpt-4o"
-    result = compress(payload.messages, model=model, query=query, mode="optimize")
+    try:
+        result = compress(payload.messages, model=model, query=query, mode="optimize")
+    except BudgetError as exc:
+        raise click.ClickException(str(exc)) from None
     rendered = payload.render(result.messages)
     text = (
         rendered

@@ -91,6 +91,13 @@ class RollingWindowConfig(_Config):
     keep_system: bool = Field(True, description="Never drop system messages.")
     preserve_recent_turns: int = Field(2, ge=0, description="Last N user turns never dropped.")
     output_buffer_tokens: int = Field(4000, ge=0, description="Tokens reserved for the reply.")
+    cut_quantum: float = Field(
+        0.1,
+        gt=0,
+        le=1,
+        description="Cuts free a multiple of this share of the budget, so a growing history "
+        "is cut in a few steps and its prefix stays byte-stable in between.",
+    )
 
 
 class ScoringWeights(_Config):
@@ -115,7 +122,11 @@ class ScoringWeights(_Config):
 
 
 class IntelligentContextConfig(_Config):
-    enabled: bool = Field(True, description="Score units and cut the least important first.")
+    enabled: bool = Field(
+        False,
+        description="Score units and cut the least important first (instead of the oldest, "
+        "as RollingWindow does); off by default because oldest-first keeps caches warmer.",
+    )
     keep_system: bool = Field(True, description="Never drop system messages.")
     keep_last_turns: int = Field(2, ge=0, description="Last N user turns never dropped.")
     output_buffer_tokens: int = Field(4000, ge=0, description="Tokens reserved for the reply.")
@@ -123,6 +134,7 @@ class IntelligentContextConfig(_Config):
     scoring_weights: ScoringWeights = Field(default_factory=ScoringWeights)
     recency_decay_rate: float = Field(0.1, ge=0, description="Exponential decay per message.")
     compress_threshold: float = Field(0.1, ge=0, le=1, description="Compress units below this.")
+    cut_quantum: float = Field(0.1, gt=0, le=1, description="As in RollingWindowConfig.")
 
 
 class RelevanceScorerConfig(_Config):

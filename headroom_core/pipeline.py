@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
 
-from .config import HeadroomConfig, Mode
+from .config import HeadroomConfig, IntelligentContextConfig, Mode, RollingWindowConfig
 from .errors import BudgetError
 from .messages import Message, check_messages, content_text, pairing_is_valid
 from .providers import estimate_cost, provider_for_model
@@ -34,9 +34,20 @@ class TransformContext:
     query: str | None = None
     model_limit: int | None = None
     applied: list[str] = field(default_factory=list)
+    explicit_query: bool = False
+    max_tokens: int | None = None  # the window to fit (fitters subtract their output buffer)
 
     def record(self, label: str) -> None:
         self.applied.append(label)
+
+    def query_for(self, messages: Sequence[Message], index: int) -> str | None:
+        """The relevance query for the tool output at ``index``: the caller's explicit query,
+        else the user turn that the tool call served (stable as the history grows)."""
+        if self.explicit_query:
+            return self.query
+        from .transforms._toolmsg import preceding_user_text
+
+        return preceding_user_text(list(messages), index)
 
 
 @runtime_checkable
@@ -75,13 +86,19 @@ class TransformPipeline:
         config: HeadroomConfig | None = None,
         query: str | None = None,
         model_limit: int | None = None,
+        max_tokens: int | None = None,
     ) -> TransformResult:
+        """Run the transforms. ``query`` given: every relevance decision uses it; None: each
+        tool output is ranked against the user turn it served. ``max_tokens``: the window
+        the request must fit, output buffer included (fitting transforms act only above it)."""
         current = check_messages(messages)
         ctx = TransformContext(
             tokenizer=tokenizer or get_tokenizer(),
             config=config or HeadroomConfig(),
-            query=query,
+            query=query if query is not None else default_query(current),
             model_limit=model_limit,
+            explicit_query=query is not None,
+            max_tokens=max_tokens,
         )
         tokens_before = ctx.tokenizer.count_messages(current)
         tokens = tokens_before
@@ -191,12 +208,17 @@ def compress(
     query: str | None = None,
     config: HeadroomConfig | None = None,
     mode: Mode | None = None,
+    max_tokens: int | None = None,
 ) -> CompressResult:
     """Compress a chat request (neutral/OpenAI format) for ``model``.
 
     ``mode`` overrides ``config.mode``: ``optimize`` returns compressed messages;
     ``audit`` returns the input unchanged with the waste it found; ``off`` returns
     the input unchanged. The input list and its dicts are never mutated.
+
+    ``max_tokens`` is the window to fit (default: the model's context limit); the request
+    is made to fit it minus the fitter's ``output_buffer_tokens``, or
+    :class:`~headroom_core.errors.BudgetError` is raised. Never a silently oversize request.
     """
     config = config or HeadroomConfig()
     mode = mode or config.mode
@@ -206,13 +228,17 @@ def compress(
         tokens = tokenizer.count_messages(messages)
         waste = detect_waste(messages, tokenizer) if mode == "audit" else None
         return CompressResult(list(messages), tokens, tokens, (), mode, waste)
+    limit = _model_limit(model, config)
+    window = max_tokens if max_tokens is not None else limit
     result = build_pipeline(config).transform(
         messages,
         tokenizer=tokenizer,
         config=config,
-        query=query if query is not None else default_query(messages),
-        model_limit=_model_limit(model, config),
+        query=query,
+        model_limit=limit,
+        max_tokens=window,
     )
+    _check_fits(result, config, window)
     return CompressResult(
         result.messages,
         result.tokens_before,
@@ -247,6 +273,32 @@ def simulate(
         result.messages,
         result.failures,
     )
+
+
+def _check_fits(result: TransformResult, config: HeadroomConfig, window: int) -> None:
+    """With a fitter enabled, an oversize result is an error, never sent silently."""
+    fitter = fitter_config(config)
+    if fitter is None:
+        return
+    budget = window - fitter.output_buffer_tokens
+    if result.tokens_after > budget:
+        raise BudgetError(
+            f"request is {result.tokens_after} tokens after compression, over the budget of "
+            f"{budget} ({window} window - {fitter.output_buffer_tokens} output buffer)"
+            + (f"; failures: {'; '.join(result.failures)}" if result.failures else ""),
+            protected_tokens=result.tokens_after,
+            budget_tokens=budget,
+        )
+
+
+def fitter_config(config: HeadroomConfig) -> RollingWindowConfig | IntelligentContextConfig | None:
+    """The context fitter in force: IntelligentContextManager when enabled, else
+    RollingWindow when enabled, else none."""
+    if config.intelligent_context.enabled:
+        return config.intelligent_context
+    if config.rolling_window.enabled:
+        return config.rolling_window
+    return None
 
 
 def _model_limit(model: str, config: HeadroomConfig) -> int:

@@ -5,7 +5,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
+from .intelligent_context import IntelligentContextManager
 from .json_compact import JSONCompactor
+from .rolling_window import RollingWindow
 from .router import ToolOutputRouter
 
 if TYPE_CHECKING:
@@ -20,6 +22,14 @@ REGISTRY: dict[str, Factory] = {
         lambda c: ToolOutputRouter(c.smart_crusher),
     ),
     JSONCompactor.name: (lambda c: c.smart_crusher.enabled, lambda c: JSONCompactor()),
+    IntelligentContextManager.name: (
+        lambda c: c.intelligent_context.enabled,
+        lambda c: IntelligentContextManager(c.intelligent_context),
+    ),
+    RollingWindow.name: (
+        lambda c: c.rolling_window.enabled and not c.intelligent_context.enabled,
+        lambda c: RollingWindow(c.rolling_window),
+    ),
 }
 
 
@@ -27,4 +37,11 @@ def build_transforms(config: HeadroomConfig) -> list[Transform]:
     return [make(config) for enabled, make in REGISTRY.values() if enabled(config)]
 
 
-__all__ = ["REGISTRY", "JSONCompactor", "ToolOutputRouter", "build_transforms"]
+__all__ = [
+    "REGISTRY",
+    "IntelligentContextManager",
+    "JSONCompactor",
+    "RollingWindow",
+    "ToolOutputRouter",
+    "build_transforms",
+]

@@ -62,6 +62,31 @@ def _anthropic_tool_name(messages: list[Message], index: int, block: int) -> str
     return None
 
 
+def preceding_user_text(messages: list[Message], index: int) -> str | None:
+    """The text of the last user message before ``index`` (what the tool call served).
+
+    Used as the relevance query for a tool output so that the same message compresses
+    the same way on every later turn (a stable, cacheable prefix)."""
+    for j in range(index - 1, -1, -1):
+        m = messages[j]
+        if m.get("role") != "user":
+            continue
+        content = m.get("content")
+        if isinstance(content, str):
+            text = content
+        elif isinstance(content, list):
+            text = "\n".join(
+                str(p.get("text", ""))
+                for p in content
+                if isinstance(p, dict) and p.get("type") == "text"
+            )
+        else:
+            text = ""
+        if text.strip():
+            return text.strip()
+    return None
+
+
 def _replace(content: Any, part: int | None, new: str) -> Any:
     if part is None:
         return new
@@ -72,10 +97,11 @@ def _replace(content: Any, part: int | None, new: str) -> Any:
 
 def rewrite_tool_texts(
     messages: list[Message],
-    rewrite: Callable[[str, str | None], str | None],
+    rewrite: Callable[[str, str | None, int], str | None],
     skip_tools: frozenset[str] = frozenset(),
 ) -> list[Message]:
-    """Apply ``rewrite(text, tool_name)`` to tool texts; None means keep. Never mutates input.
+    """Apply ``rewrite(text, tool_name, message_index)`` to tool texts; None means keep.
+    Never mutates input.
 
     Returns ``messages`` itself when nothing changed, so callers can tell.
     """
@@ -88,7 +114,7 @@ def rewrite_tool_texts(
             name = _anthropic_tool_name(messages, i, slot.block)
         if name is not None and name in skip_tools:
             continue
-        new = rewrite(text, name)
+        new = rewrite(text, name, i)
         if new is None or new == text:
             continue
         if out is None:
@@ -106,4 +132,4 @@ def rewrite_tool_texts(
     return messages if out is None else out
 
 
-__all__ = ["Slot", "rewrite_tool_texts", "tool_texts"]
+__all__ = ["Slot", "preceding_user_text", "rewrite_tool_texts", "tool_texts"]

@@ -26,7 +26,7 @@ class JSONCompactor:
         skip = frozenset(ctx.config.smart_crusher.never_compress_tools)
         changed = 0
 
-        def rewrite(text: str, _tool: str | None) -> str | None:
+        def rewrite(text: str, _tool: str | None, _index: int) -> str | None:
             nonlocal changed
             compact = compact_json(text)
             if compact is None or compact == text or count(compact) >= count(text):

@@ -102,10 +102,15 @@ class ToolOutputRouter:
         store = self.store
         used: Counter[str] = Counter()
 
-        def rewrite(text: str, tool: str | None) -> str | None:
+        def rewrite(text: str, tool: str | None, index: int) -> str | None:
             profile = cfg.tool_profiles.get(tool or "", {})
             content_ctx = ContentContext(
-                ctx.tokenizer.count_text, cfg, store, ctx.query, tool, profile.get("max_tokens")
+                ctx.tokenizer.count_text,
+                cfg,
+                store,
+                ctx.query_for(messages, index),
+                tool,
+                profile.get("max_tokens"),
             )
             routed = self.compress_text(text, content_ctx)
             if routed is None:

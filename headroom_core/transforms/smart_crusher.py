@@ -128,9 +128,10 @@ class SmartCrusher:
         skip = frozenset(cfg.never_compress_tools)
         done = 0
 
-        def rewrite(text: str, tool: str | None) -> str | None:
+        def rewrite(text: str, tool: str | None, index: int) -> str | None:
             nonlocal done
-            content_ctx = ContentContext(ctx.tokenizer.count_text, cfg, self.store, ctx.query, tool)
+            query = ctx.query_for(messages, index)
+            content_ctx = ContentContext(ctx.tokenizer.count_text, cfg, self.store, query, tool)
             result = self.compress(text, content_ctx)
             if result is None:
                 return None

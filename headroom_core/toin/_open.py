@@ -1,0 +1,87 @@
+"""Opening a TOIN from a URL, and the process-wide default TOIN.
+
+URLs follow the slash convention of :func:`headroom_core.ccr.open_original_store`: after
+``scheme://`` one slash starts the path, so three slashes give a relative path and four
+an absolute one::
+
+    memory://                  in this process only (the default)
+    sqlite:///toin.db          ./toin.db (relative to the working directory)
+    sqlite:////var/lib/h.db    /var/lib/h.db (may also hold the metrics and the originals)
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+
+from headroom_core.errors import ConfigError
+from headroom_core.toin._base import Toin
+from headroom_core.toin._memory import MemoryToin
+from headroom_core.toin._sqlite import SQLiteToin
+
+__all__ = ["get_toin", "open_toin", "set_toin", "toin_schemes"]
+
+
+def _open_sqlite(url: str, rest: str, min_field_count: int) -> Toin:
+    if not rest.startswith("/") or rest == "/":
+        raise ConfigError(
+            f"TOIN URL {url!r}: expected a path after 'sqlite:///' "
+            "(three slashes: relative path, four: absolute path)"
+        )
+    return SQLiteToin(rest[1:], min_field_count=min_field_count)
+
+
+def _open_memory(url: str, rest: str, min_field_count: int) -> Toin:
+    if rest not in ("", "/"):
+        raise ConfigError(f"TOIN URL {url!r}: 'memory://' takes no path")
+    return MemoryToin(min_field_count=min_field_count)
+
+
+# scheme -> factory(url, text after "scheme://", min_field_count). A new backend is one entry.
+_REGISTRY: dict[str, Callable[[str, str, int], Toin]] = {
+    "memory": _open_memory,
+    "sqlite": _open_sqlite,
+}
+
+
+def toin_schemes() -> tuple[str, ...]:
+    """The URL schemes :func:`open_toin` knows."""
+    return tuple(sorted(_REGISTRY))
+
+
+def open_toin(url: str = "memory://", *, min_field_count: int = 1) -> Toin:
+    """Open (creating if needed, with parent directories) the TOIN ``url`` names.
+
+    Raises ConfigError for a malformed URL, an unknown scheme or a bad ``min_field_count``;
+    StorageError when the file cannot be opened.
+    """
+    if not isinstance(url, str):
+        raise ConfigError(f"TOIN URL: expected a string, got {url!r}")
+    scheme, sep, rest = url.partition("://")
+    factory = _REGISTRY.get(scheme.lower()) if sep else None
+    if factory is None:
+        known = ", ".join(f"{s}://" for s in toin_schemes())
+        raise ConfigError(f"TOIN URL {url!r}: unknown scheme; known schemes: {known}")
+    return factory(url, rest, min_field_count)
+
+
+_default_lock = threading.Lock()
+_default: Toin | None = None
+
+
+def get_toin() -> Toin:
+    """The process-wide TOIN: a :class:`MemoryToin` unless :func:`set_toin` chose another."""
+    global _default
+    with _default_lock:
+        if _default is None:
+            _default = MemoryToin()
+        return _default
+
+
+def set_toin(toin: Toin) -> None:
+    """Make ``toin`` the process-wide default (the previous one is not closed)."""
+    global _default
+    if not isinstance(toin, Toin):
+        raise ConfigError(f"default TOIN: expected a Toin, got {type(toin).__name__}")
+    with _default_lock:
+        _default = toin

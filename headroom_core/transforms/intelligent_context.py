@@ -1,0 +1,184 @@
+"""IntelligentContextManager: fit a request into its budget, least important units first.
+
+Units (see :mod:`._fit`) are scored by :class:`~._scoring.MessageScorer`. Over budget,
+tool outputs of units scoring below ``compress_threshold`` are compressed first (head kept,
+rest behind a ref); if still over, units are dropped lowest score first (oldest on ties)
+behind one marker with a ref. System prompt, the last ``keep_last_turns`` turns and any
+``protected`` index stay. ``transforms_applied`` reports ``intelligent_compress:N`` and
+``intelligent_cap:N``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from ..messages import content_text
+from ..tokens import REPLY_PRIMING, Tokenizer
+from ._fit import Unit, assemble, budget_error, layout, quantised_need
+from ._scoring import Embedder, Importance, MessageScorer
+from ._toolmsg import rewrite_tool_texts
+
+if TYPE_CHECKING:
+    from ..ccr import OriginalStore
+    from ..config import IntelligentContextConfig
+    from ..messages import Message
+    from ..pipeline import TransformContext
+
+_HEAD_CHARS = 600
+
+
+@dataclass(frozen=True, slots=True)
+class FitResult:
+    messages: list[Message]
+    tokens_before: int
+    tokens_after: int
+    transforms_applied: tuple[str, ...]
+
+
+class IntelligentContextManager:
+    name = "intelligent_context"
+
+    def __init__(
+        self,
+        config: IntelligentContextConfig | None = None,
+        toin: Importance | None = None,
+        *,
+        store: OriginalStore | None = None,
+        embedder: Embedder | None = None,
+    ) -> None:
+        from ..config import IntelligentContextConfig
+
+        self.config = config or IntelligentContextConfig(enabled=True)
+        self.scorer = MessageScorer(
+            self.config.scoring_weights,
+            recency_decay_rate=self.config.recency_decay_rate,
+            toin=toin,
+            embedder=embedder,
+        )
+        self._store = store
+
+    @property
+    def store(self) -> OriginalStore:
+        if self._store is None:
+            from ..ccr import get_default_store
+
+            return get_default_store()
+        return self._store
+
+    def apply(self, messages: list[Message], ctx: Any, **kwargs: Any) -> Any:
+        """``apply(messages, tokenizer, model_limit=N, protected=())`` -> FitResult, or as a
+        pipeline transform ``apply(messages, ctx)`` -> messages (window: ``ctx.max_tokens``)."""
+        if isinstance(ctx, Tokenizer):
+            return self.fit(messages, ctx, **kwargs)
+        return self._apply_in_pipeline(messages, ctx)
+
+    def _apply_in_pipeline(self, messages: list[Message], ctx: TransformContext) -> list[Message]:
+        if ctx.max_tokens is None:
+            return messages
+        result = self.fit(messages, ctx.tokenizer, model_limit=ctx.max_tokens, query=ctx.query)
+        for label in result.transforms_applied:
+            ctx.record(label)
+        return result.messages
+
+    def fit(
+        self,
+        messages: list[Message],
+        tokenizer: Tokenizer,
+        *,
+        model_limit: int,
+        protected: tuple[int, ...] = (),
+        query: str | None = None,
+    ) -> FitResult:
+        cfg = self.config
+        budget = model_limit - cfg.output_buffer_tokens
+        total = tokenizer.count_messages(messages)
+        if total <= budget:
+            return FitResult(messages, total, total, ())
+        lay = layout(messages, tokenizer, cfg.keep_system, cfg.keep_last_turns)
+        units = [u for u in lay.units if not set(u.indices) & set(protected)]
+        kept_always = (
+            set(lay.head)
+            | set(lay.tail)
+            | {i for u in lay.units if set(u.indices) & set(protected) for i in u.indices}
+        )
+        protected_tokens = REPLY_PRIMING + sum(
+            tokenizer.count_message(messages[i]) for i in kept_always
+        )
+        protected_tokens += 60  # the one marker message that stands for what is dropped
+        if protected_tokens > budget:
+            raise budget_error(protected_tokens, budget, model_limit, cfg.output_buffer_tokens)
+        recent = query or " ".join(content_text(messages[i]) for i in lay.tail)
+        scores = (
+            self.scorer.score_units(messages, units, recent)
+            if cfg.use_importance_scoring
+            else [float(k) for k in range(len(units))]
+        )
+        ranked = sorted(range(len(units)), key=lambda k: (scores[k], k))
+        need = quantised_need(total + 60, budget, cfg.cut_quantum)
+        current, compressed = self._compress_low(messages, units, ranked, scores, need, tokenizer)
+        labels: list[str] = []
+        if compressed:
+            labels.append(f"intelligent_compress:{compressed}")
+        now = tokenizer.count_messages(current)
+        if now > budget:
+            lay = layout(current, tokenizer, cfg.keep_system, cfg.keep_last_turns)
+            by_start = {u.indices[0]: u for u in lay.units}
+            dropped: set[int] = set()
+            freed, still = 0, quantised_need(now + 60, budget, cfg.cut_quantum)
+            for k in ranked:
+                unit = by_start.get(units[k].indices[0])
+                if unit is None or freed >= still:
+                    continue
+                dropped.update(unit.indices)
+                freed += unit.tokens
+            current = assemble(current, lay, dropped, self.store)
+            labels.append(f"intelligent_cap:{sum(1 for u in lay.units if u.indices[0] in dropped)}")
+            if tokenizer.count_messages(current) > budget:
+                raise budget_error(protected_tokens, budget, model_limit, cfg.output_buffer_tokens)
+        return FitResult(current, total, tokenizer.count_messages(current), tuple(labels))
+
+    def _compress_low(
+        self,
+        messages: list[Message],
+        units: list[Unit],
+        ranked: list[int],
+        scores: list[float],
+        need: int,
+        tok: Tokenizer,
+    ) -> tuple[list[Message], int]:
+        """Cut the tool outputs of low-scoring units to their head (rest behind a ref)."""
+        targets: set[int] = set()
+        freed = 0
+        for k in ranked:
+            if scores[k] >= self.config.compress_threshold or freed >= need:
+                break
+            unit = units[k]
+            if not unit.is_tool:
+                continue
+            gain = sum(
+                max(0, tok.count_text(content_text(messages[i])) - _HEAD_CHARS // 3)
+                for i in unit.indices[1:]
+            )
+            if gain > 0:
+                targets.update(unit.indices[1:])
+                freed += gain
+        if not targets:
+            return messages, 0
+        store = self.store
+        done = 0
+
+        def cut(text: str, tool: str | None, index: int) -> str | None:
+            nonlocal done
+            if index not in targets or len(text) <= _HEAD_CHARS * 2:
+                return None
+            ref = store.put(text, tool=tool, kind="text")
+            done += 1
+            rest = len(text) - _HEAD_CHARS
+            return (
+                f"{text[:_HEAD_CHARS]}\n[headroom: {rest} more chars of this low-priority "
+                f"tool output cut; ref={ref}]"
+            )
+
+        out = rewrite_tool_texts(messages, cut)
+        return out, done
