@@ -82,7 +82,10 @@ class CacheAlignerConfig(_Config):
     )
     stable_prefix_min_tokens: int = Field(0, ge=0, description="Align only prefixes this long.")
     dynamic_tail_separator: str = Field(
-        "\n\n---\n[Dynamic Context]\n", description="Separator before the moved dynamic block."
+        "\n\n---\n[Dynamic Context]\n",
+        min_length=1,
+        pattern=r"\S",
+        description="Separator before the moved dynamic block (must hold a visible character).",
     )
 
 

@@ -4,8 +4,10 @@
 a transform that raises leaves the messages exactly as they were before it,
 and the failure is recorded in ``TransformResult.failures``. A transform whose
 output has more tokens than its input, or that breaks tool pairing, is undone
-the same way. Only :class:`~headroom_core.errors.BudgetError` goes through: a
-request that cannot fit its budget is the caller's decision, never silent.
+the same way (a transform may declare a ``grow_allowance`` in tokens: the CacheAligner's
+dynamic block costs a few and buys a cache-stable prefix). Only
+:class:`~headroom_core.errors.BudgetError` goes through: a request that cannot fit its
+budget is the caller's decision, never silent.
 """
 
 from __future__ import annotations
@@ -120,7 +122,8 @@ class TransformPipeline:
             if candidate is current:
                 continue
             new_tokens = ctx.tokenizer.count_messages(candidate)
-            problem = _reject_reason(candidate, new_tokens, tokens, paired)
+            allowance = int(getattr(t, "grow_allowance", 0))
+            problem = _reject_reason(candidate, new_tokens, tokens + allowance, paired)
             if problem:
                 failures.append(f"{t.name}: undone, {problem}")
                 del ctx.applied[mark:]

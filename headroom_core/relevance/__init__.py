@@ -1,6 +1,9 @@
 """Relevance scorers: rank items (tool-output rows, passages, messages) against a query.
 
 Every scorer has ``score_items(items, query) -> list[float]`` with scores in [0, 1].
+:class:`BM25Scorer` needs nothing; :class:`EmbeddingScorer` and :class:`HybridScorer` need
+the ``embeddings`` extra (torch and sentence-transformers, imported on first use only).
+:func:`create_scorer` builds one by name from :class:`~headroom_core.config.RelevanceScorerConfig`.
 """
 
 from __future__ import annotations
@@ -8,7 +11,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Protocol, runtime_checkable
 
+from ._factory import create_scorer
 from .bm25 import BM25Scorer, tokenize
+from .embedding import EmbeddingCacheInfo, EmbeddingScorer, embedding_available
+from .hybrid import HybridScorer
 
 
 @runtime_checkable
@@ -18,4 +24,13 @@ class Scorer(Protocol):
     def score_items(self, items: Sequence[str], query: str) -> list[float]: ...
 
 
-__all__ = ["BM25Scorer", "Scorer", "tokenize"]
+__all__ = [
+    "BM25Scorer",
+    "EmbeddingCacheInfo",
+    "EmbeddingScorer",
+    "HybridScorer",
+    "Scorer",
+    "create_scorer",
+    "embedding_available",
+    "tokenize",
+]

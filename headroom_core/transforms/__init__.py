@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
+from .cache_aligner import CacheAligner
 from .intelligent_context import IntelligentContextManager
 from .json_compact import JSONCompactor
 from .rolling_window import RollingWindow
@@ -13,10 +14,12 @@ from .router import ToolOutputRouter
 if TYPE_CHECKING:
     from ..config import HeadroomConfig
     from ..pipeline import Transform
+    from ..toin import Toin
 
 # name -> (enabled?, factory). Order here is pipeline order.
 Factory = tuple["Callable[[HeadroomConfig], bool]", "Callable[[HeadroomConfig], Transform]"]
 REGISTRY: dict[str, Factory] = {
+    CacheAligner.name: (lambda c: c.cache_aligner.enabled, lambda c: CacheAligner(c.cache_aligner)),
     ToolOutputRouter.name: (
         lambda c: c.smart_crusher.enabled,
         lambda c: ToolOutputRouter(c.smart_crusher),
@@ -24,7 +27,7 @@ REGISTRY: dict[str, Factory] = {
     JSONCompactor.name: (lambda c: c.smart_crusher.enabled, lambda c: JSONCompactor()),
     IntelligentContextManager.name: (
         lambda c: c.intelligent_context.enabled,
-        lambda c: IntelligentContextManager(c.intelligent_context),
+        lambda c: IntelligentContextManager(c.intelligent_context, _default_toin()),
     ),
     RollingWindow.name: (
         lambda c: c.rolling_window.enabled and not c.intelligent_context.enabled,
@@ -33,12 +36,19 @@ REGISTRY: dict[str, Factory] = {
 }
 
 
+def _default_toin() -> Toin:
+    from ..toin import get_toin
+
+    return get_toin()
+
+
 def build_transforms(config: HeadroomConfig) -> list[Transform]:
     return [make(config) for enabled, make in REGISTRY.values() if enabled(config)]
 
 
 __all__ = [
     "REGISTRY",
+    "CacheAligner",
     "IntelligentContextManager",
     "JSONCompactor",
     "RollingWindow",

@@ -35,6 +35,7 @@ class ContentContext:
     query: str | None = None
     tool_name: str | None = None
     budget_tokens: int | None = None  # per-call cap for this text, when the caller sets one
+    learned_fields: frozenset[str] = frozenset()  # fields the model fetched back before: spare them
     notes: list[str] = field(default_factory=list)
 
 

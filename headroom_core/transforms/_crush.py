@@ -63,11 +63,13 @@ class Crush:
         max_items: int,
         ref: str,
         scorer: Scorer | None = None,
+        spare: frozenset[str] = frozenset(),
     ) -> None:
         self.cfg, self.query, self.max_items, self.ref = cfg, query, max_items, ref
         self.dropped = 0
         self.links: dict[str, int] = {}
         self.scorer: Scorer = scorer or BM25Scorer()
+        self.spare = spare  # fields learned as needed: never pruned, never cut inside
         self.query_terms = set(tokenize(query or ""))
 
     def run(self, data: Any) -> Any:
@@ -98,7 +100,11 @@ class Crush:
     def obj(self, node: dict[str, Any]) -> dict[str, Any]:
         if self._is_collection(node):
             return self.records(node)
-        links = [k for k, v in node.items() if _is_link(k, v) and k not in self.query_terms]
+        links = [
+            k
+            for k, v in node.items()
+            if _is_link(k, v) and k not in self.query_terms and k not in self.spare
+        ]
         if len(links) < _MIN_LINKS:
             links = []
         for k in links:
@@ -106,7 +112,7 @@ class Crush:
         self.dropped += len(links)
         skip = set(links)
         return {
-            k: v if self._names(k) else self.walk(v)  # a record the query names by its key
+            k: v if self._names(k) or k in self.spare else self.walk(v)
             for k, v in node.items()
             if k not in skip
         }

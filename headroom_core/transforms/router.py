@@ -12,6 +12,7 @@ from collections import Counter
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
+from ..toin import get_toin
 from ._content import ContentCompressor, ContentContext
 from ._detect import is_diff, is_stack_trace
 from ._toolmsg import rewrite_tool_texts
@@ -65,8 +66,26 @@ COMPRESSORS: dict[str, Callable[[SmartCrusherConfig], ContentCompressor]] = {
 TRACE_SAFE = frozenset({"log"})
 
 
+_learning_attached = False
+
+
+def _attach_learning() -> None:
+    """Feed every retrieval into the process's TOIN (once per process)."""
+    global _learning_attached
+    if not _learning_attached:
+        from ..toin import attach
+
+        attach()
+        _learning_attached = True
+
+
 class ToolOutputRouter:
-    """Pipeline transform: compress every tool output with the compressor for its type."""
+    """Pipeline transform: compress every tool output with the compressor for its type.
+
+    Learning from retrievals: every lossy cut is counted in the process's TOIN
+    (:func:`headroom_core.toin.get_toin`), every ``headroom_retrieve`` feeds it, and the
+    fields the model fetched back for a tool are spared in later cuts of that tool.
+    """
 
     name = "tool_outputs"
 
@@ -74,6 +93,7 @@ class ToolOutputRouter:
         self.config = config
         self._store = store
         self.compressors = [make(config) for make in COMPRESSORS.values()]
+        _attach_learning()
 
     @property
     def store(self) -> OriginalStore:
@@ -84,7 +104,8 @@ class ToolOutputRouter:
         return self._store
 
     def compress_text(self, text: str, ctx: ContentContext) -> tuple[str, str] | None:
-        """(compressor name, new text) or None to keep ``text``."""
+        """(compressor name, new text) or None to keep ``text``. Lossy cuts are counted
+        in the TOIN."""
         if is_diff(text):
             return None
         trace = is_stack_trace(text)
@@ -94,6 +115,8 @@ class ToolOutputRouter:
             if compressor.detect(text):
                 result = compressor.compress(text, ctx)
                 if result is not None:
+                    if result.lossy:
+                        get_toin().record_compression(ctx.tool_name, compressor.name)
                     return compressor.name, result.text
         return None
 
@@ -111,6 +134,7 @@ class ToolOutputRouter:
                 ctx.query_for(messages, index),
                 tool,
                 profile.get("max_tokens"),
+                learned_fields=get_toin().fields_for(tool),
             )
             routed = self.compress_text(text, content_ctx)
             if routed is None:

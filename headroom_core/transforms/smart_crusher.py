@@ -112,7 +112,7 @@ class SmartCrusher:
         ):
             ref = ctx.store.put(compact, tool=ctx.tool_name, kind="json")
             max_items = self._max_items(ctx.tool_name)
-            crush = Crush(self.config, ctx.query, max_items, ref, self.scorer)
+            crush = Crush(self.config, ctx.query, max_items, ref, self.scorer, ctx.learned_fields)
             cut = crush.run(data)
             if crush.dropped:
                 data, lossy, refs, dropped = cut, True, (ref,), crush.dropped

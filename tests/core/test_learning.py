@@ -1,0 +1,54 @@
+"""Learning from retrievals, end to end: a cut the model undoes is not repeated."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterator
+
+import pytest
+
+from headroom_core import compress
+from headroom_core.ccr import MemoryOriginalStore, get_default_store, retrieve, set_default_store
+from headroom_core.toin import MemoryToin, get_toin, set_toin
+
+
+@pytest.fixture()
+def fresh() -> Iterator[tuple[MemoryToin, MemoryOriginalStore]]:
+    old_toin, old_store = get_toin(), get_default_store()
+    toin, store = MemoryToin(), MemoryOriginalStore()
+    set_toin(toin)
+    set_default_store(store)
+    yield toin, store
+    set_toin(old_toin)
+    set_default_store(old_store)
+
+
+def repo(i: int) -> dict:
+    base = f"https://api.example.com/repos/acme/r{i}"
+    return {"id": i, "name": f"r{i}", "url": base, "html_url": f"https://example.com/acme/r{i}",
+            "followers_url": f"{base}/followers", "forks_url": f"{base}/forks",
+            "issues_url": f"{base}/issues{{/number}}", "tags_url": f"{base}/tags",
+            "keys_url": f"{base}/keys{{/key_id}}", "description": "x" * 60}
+
+
+def request() -> list[dict]:
+    return [
+        {"role": "user", "content": "list the repos"},
+        {"role": "assistant", "content": None, "tool_calls": [
+            {"id": "c", "type": "function", "function": {"name": "list_repos", "arguments": "{}"}}]},
+        {"role": "tool", "tool_call_id": "c", "content": json.dumps([repo(i) for i in range(8)], indent=2)},
+    ]
+
+
+def test_fields_the_model_fetched_back_are_spared_next_time(fresh) -> None:
+    toin, store = fresh
+    first = compress(request()).messages[2]["content"]
+    assert "followers_url" not in first.split("__headroom_omitted")[0]
+    assert toin.stats()["list_repos"].compressions == 1
+    ref = re.search(r'"ref":"([0-9a-f]{16})"', first).group(1)
+    assert "followers" in retrieve(ref, query="followers_url", store=store)
+    assert "followers_url" in toin.fields_for("list_repos")
+    again = compress(request()).messages[2]["content"]
+    assert again.count("/followers") == 8  # spared in every item now
+    assert "forks_url" not in again.split("__headroom_omitted")[0]  # the rest is still cut
