@@ -93,9 +93,12 @@ class RollingWindowConfig(_Config):
     enabled: bool = Field(True, description="Enforce the token budget by dropping oldest units.")
     keep_system: bool = Field(True, description="Never drop system messages.")
     preserve_recent_turns: int = Field(2, ge=0, description="Last N user turns never dropped.")
+    preserve_recent_tool_units: int = Field(
+        2, ge=0, description="Within those turns, tool units older than the last N may go."
+    )
     output_buffer_tokens: int = Field(4000, ge=0, description="Tokens reserved for the reply.")
     cut_quantum: float = Field(
-        0.1,
+        0.2,
         gt=0,
         le=1,
         description="Cuts free a multiple of this share of the budget, so a growing history "
@@ -132,12 +135,15 @@ class IntelligentContextConfig(_Config):
     )
     keep_system: bool = Field(True, description="Never drop system messages.")
     keep_last_turns: int = Field(2, ge=0, description="Last N user turns never dropped.")
+    keep_last_tool_units: int = Field(
+        2, ge=0, description="Within those turns, tool units older than the last N may go."
+    )
     output_buffer_tokens: int = Field(4000, ge=0, description="Tokens reserved for the reply.")
     use_importance_scoring: bool = Field(True, description="Rank by ScoringWeights, else by age.")
     scoring_weights: ScoringWeights = Field(default_factory=ScoringWeights)
     recency_decay_rate: float = Field(0.1, ge=0, description="Exponential decay per message.")
     compress_threshold: float = Field(0.1, ge=0, le=1, description="Compress units below this.")
-    cut_quantum: float = Field(0.1, gt=0, le=1, description="As in RollingWindowConfig.")
+    cut_quantum: float = Field(0.2, gt=0, le=1, description="As in RollingWindowConfig.")
 
 
 class RelevanceScorerConfig(_Config):

@@ -229,15 +229,21 @@ def to_anthropic(
     """Inverse of :func:`from_anthropic`: rebuild the request body.
 
     A run of tool messages and the user message right after it form one
-    Anthropic user turn (tool results first, as the API requires).
+    Anthropic user turn (tool results first, as the API requires). Several leading system
+    messages become one ``system`` list of text blocks.
     """
     body: dict[str, Any] = {k: copy.deepcopy(v) for k, v in (rest or {}).items()}
     out: list[dict[str, Any]] = []
     pending: list[dict[str, Any]] = []
     start = 0
-    if messages and messages[0].get("role") == "system":
+    while start < len(messages) and messages[start].get("role") == "system":
+        start += 1
+    if start == 1:
         body["system"] = copy.deepcopy(messages[0].get("content"))
-        start = 1
+    elif start > 1:  # e.g. a context-fitting note after the prompt: one system, in blocks
+        body["system"] = [
+            b for m in messages[:start] for b in _blocks(copy.deepcopy(m.get("content")))
+        ]
     for original in messages[start:]:
         m: dict[str, Any] = copy.deepcopy(dict(original))
         role = m.pop("role")

@@ -44,8 +44,16 @@ class Layout:
 
 
 def layout(
-    messages: Sequence[Message], tok: Tokenizer, keep_system: bool, keep_turns: int
+    messages: Sequence[Message],
+    tok: Tokenizer,
+    keep_system: bool,
+    keep_turns: int,
+    keep_tool_units: int = 2,
 ) -> Layout:
+    """Split ``messages`` into the kept head, droppable units (oldest first) and the kept
+    tail. The tail is the last ``keep_turns`` user turns, except that tool units inside it
+    older than its last ``keep_tool_units`` are droppable too: one agent task is one user
+    turn with many tool calls, and its oldest calls must be able to go."""
     n = len(messages)
     head_end = 0
     if keep_system:
@@ -56,27 +64,44 @@ def layout(
         tail_start = users[-min(keep_turns, len(users))]
     else:  # no turn to keep whole: still keep the last message
         tail_start = max(head_end, n - 1)
+    tool_units = find_tool_units(messages)
     tool_of: dict[int, tuple[int, ...]] = {}
-    for u in find_tool_units(messages):
+    for u in tool_units:
         for i in u.indices:
             tool_of[i] = u.indices
     while tail_start > head_end and tail_start in tool_of and tool_of[tail_start][0] < tail_start:
         tail_start = tool_of[tail_start][0]  # never split a tool unit at the boundary
+    units = _units_before(messages, tok, head_end, tail_start, tool_of)
+    in_tail = [u.indices for u in tool_units if u.call_index >= tail_start]
+    loose = in_tail[: max(0, len(in_tail) - keep_tool_units)]
+    units += [Unit(idx, True, sum(tok.count_message(messages[j]) for j in idx)) for idx in loose]
+    loose_set = {i for idx in loose for i in idx}
+    tail = tuple(i for i in range(tail_start, n) if i not in loose_set)
+    return Layout(tuple(range(head_end)), tuple(units), tail)
+
+
+def _units_before(
+    messages: Sequence[Message],
+    tok: Tokenizer,
+    start: int,
+    end: int,
+    tool_of: dict[int, tuple[int, ...]],
+) -> list[Unit]:
     units: list[Unit] = []
-    i = head_end
-    while i < tail_start:
+    i = start
+    while i < end:
         if i in tool_of and tool_of[i][0] == i:
-            idx = tuple(j for j in tool_of[i] if j < tail_start)
+            idx = tuple(j for j in tool_of[i] if j < end)
             units.append(Unit(idx, True, sum(tok.count_message(messages[j]) for j in idx)))
             i = idx[-1] + 1
             continue
         j = i + 1
-        while j < tail_start and messages[j].get("role") != "user" and j not in tool_of:
+        while j < end and messages[j].get("role") != "user" and j not in tool_of:
             j += 1
         idx = tuple(range(i, j))
         units.append(Unit(idx, False, sum(tok.count_message(messages[k]) for k in idx)))
         i = j
-    return Layout(tuple(range(head_end)), tuple(units), tuple(range(tail_start, n)))
+    return units
 
 
 def quantised_need(total: int, budget: int, quantum: float) -> int:
@@ -86,35 +111,38 @@ def quantised_need(total: int, budget: int, quantum: float) -> int:
 
 
 def marker_message(dropped: Sequence[Message], store: OriginalStore, tool_units: int) -> Message:
+    """A system note (never a user turn a model could take for the user speaking)."""
     ref = store.put(orjson.dumps(list(dropped)).decode(), kind="messages")
     calls = f", {tool_units} of them tool calls with their results" if tool_units else ""
     text = (
-        f"{MARKER_PREFIX}{len(dropped)} earlier messages{calls} were left out to fit the context "
-        f"window; ref={ref}. Call headroom_retrieve with this ref to read them.]"
+        f"{MARKER_PREFIX}{len(dropped)} earlier messages{calls} were left out of this "
+        f"conversation to fit the context window; the headroom_retrieve tool returns them "
+        f"with ref={ref}]"
     )
-    return {"role": "user", "content": text}
+    return {"role": "system", "content": text}
 
 
 def assemble(
     messages: Sequence[Message], lay: Layout, dropped: set[int], store: OriginalStore
 ) -> list[Message]:
-    """Head, one marker for everything dropped, then what is kept, in order."""
+    """Head, one marker for everything dropped, then what is kept, in original order."""
     gone = [messages[i] for i in sorted(dropped)]
-    kept = [messages[i] for u in lay.units for i in u.indices if i not in dropped]
     tool_units = sum(1 for u in lay.units if u.is_tool and u.indices[0] in dropped)
     out = [messages[i] for i in lay.head]
     if gone:
         out.append(marker_message(gone, store, tool_units))
-    return out + kept + [messages[i] for i in lay.tail]
+    start = len(lay.head)
+    return out + [messages[i] for i in range(start, len(messages)) if i not in dropped]
 
 
-def budget_error(protected: int, budget: int, window: int, buffer: int) -> BudgetError:
+def budget_error(
+    protected: int, budget: int, window: int, buffer: int, settings: str
+) -> BudgetError:
     return BudgetError(
         f"the protected part of the request (system prompt, recent turns and the marker "
         f"for dropped messages) is {protected} tokens, over the budget of {budget} "
-        f"({window} window - {buffer} output buffer); "
-        "raise the window, lower preserve_recent_turns / output_buffer_tokens, or shorten "
-        "the system prompt",
+        f"({window} window - {buffer} output buffer); raise the window, lower {settings}, "
+        "or shorten the system prompt",
         protected_tokens=protected,
         budget_tokens=budget,
     )

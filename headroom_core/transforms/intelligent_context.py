@@ -26,6 +26,7 @@ if TYPE_CHECKING:
     from ..pipeline import TransformContext
 
 _HEAD_CHARS = 600
+_SETTINGS = "keep_last_turns / keep_last_tool_units / output_buffer_tokens"
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,7 +96,9 @@ class IntelligentContextManager:
         total = tokenizer.count_messages(messages)
         if total <= budget:
             return FitResult(messages, total, total, ())
-        lay = layout(messages, tokenizer, cfg.keep_system, cfg.keep_last_turns)
+        lay = layout(
+            messages, tokenizer, cfg.keep_system, cfg.keep_last_turns, cfg.keep_last_tool_units
+        )
         units = [u for u in lay.units if not set(u.indices) & set(protected)]
         kept_always = (
             set(lay.head)
@@ -107,7 +110,9 @@ class IntelligentContextManager:
         )
         protected_tokens += 60  # the one marker message that stands for what is dropped
         if protected_tokens > budget:
-            raise budget_error(protected_tokens, budget, model_limit, cfg.output_buffer_tokens)
+            raise budget_error(
+                protected_tokens, budget, model_limit, cfg.output_buffer_tokens, _SETTINGS
+            )
         recent = query or " ".join(content_text(messages[i]) for i in lay.tail)
         scores = (
             self.scorer.score_units(messages, units, recent)
@@ -122,7 +127,9 @@ class IntelligentContextManager:
             labels.append(f"intelligent_compress:{compressed}")
         now = tokenizer.count_messages(current)
         if now > budget:
-            lay = layout(current, tokenizer, cfg.keep_system, cfg.keep_last_turns)
+            lay = layout(
+                current, tokenizer, cfg.keep_system, cfg.keep_last_turns, cfg.keep_last_tool_units
+            )
             by_start = {u.indices[0]: u for u in lay.units}
             dropped: set[int] = set()
             freed, still = 0, quantised_need(now + 60, budget, cfg.cut_quantum)
@@ -135,7 +142,9 @@ class IntelligentContextManager:
             current = assemble(current, lay, dropped, self.store)
             labels.append(f"intelligent_cap:{sum(1 for u in lay.units if u.indices[0] in dropped)}")
             if tokenizer.count_messages(current) > budget:
-                raise budget_error(protected_tokens, budget, model_limit, cfg.output_buffer_tokens)
+                raise budget_error(
+                    protected_tokens, budget, model_limit, cfg.output_buffer_tokens, _SETTINGS
+                )
         return FitResult(current, total, tokenizer.count_messages(current), tuple(labels))
 
     def _compress_low(

@@ -1,9 +1,11 @@
 """RollingWindow: fit a request into its token budget by dropping the oldest units.
 
 Order: the oldest tool units first (an assistant tool call goes with all its results),
-then the oldest turns. The system prompt and the last ``preserve_recent_turns`` turns are
-never dropped. Everything dropped is replaced by ONE marker message naming a ref under
-which the dropped messages are stored (``headroom_retrieve`` reads them back). If the
+then the oldest turns. The system prompt, the user messages of the last
+``preserve_recent_turns`` turns and their last ``preserve_recent_tool_units`` tool units are
+never dropped (an agent task is one long turn: its older tool calls may go). Everything
+dropped is replaced by ONE system note naming a ref under which the dropped messages are
+stored (``headroom_retrieve`` reads them back). If the
 protected part alone is over budget: :class:`~headroom_core.errors.BudgetError` with the
 numbers, never an oversize request.
 """
@@ -21,6 +23,9 @@ if TYPE_CHECKING:
     from ..messages import Message
     from ..pipeline import TransformContext
     from ..tokens import Tokenizer
+
+
+_SETTINGS = "preserve_recent_turns / preserve_recent_tool_units / output_buffer_tokens"
 
 
 class RollingWindow:
@@ -61,14 +66,20 @@ class RollingWindow:
         total = tok.count_messages(messages)
         if total <= budget:
             return messages
-        lay = layout(messages, tok, cfg.keep_system, cfg.preserve_recent_turns)
+        lay = layout(
+            messages,
+            tok,
+            cfg.keep_system,
+            cfg.preserve_recent_turns,
+            cfg.preserve_recent_tool_units,
+        )
         protected = REPLY_PRIMING + sum(
             tok.count_message(messages[i]) for i in (*lay.head, *lay.tail)
         )
         marker_allowance = 60  # the one marker message that stands for what is dropped
         if protected + marker_allowance > budget:
             raise budget_error(
-                protected + marker_allowance, budget, window, cfg.output_buffer_tokens
+                protected + marker_allowance, budget, window, cfg.output_buffer_tokens, _SETTINGS
             )
         need = quantised_need(total + marker_allowance, budget, cfg.cut_quantum)
         order = [u for u in lay.units if u.is_tool] + [u for u in lay.units if not u.is_tool]
@@ -82,7 +93,7 @@ class RollingWindow:
         out = assemble(messages, lay, dropped, self.store)
         if tok.count_messages(out) > budget:  # everything droppable is gone and still too big
             raise budget_error(
-                protected + marker_allowance, budget, window, cfg.output_buffer_tokens
+                protected + marker_allowance, budget, window, cfg.output_buffer_tokens, _SETTINGS
             )
         if ctx is not None:
             ctx.record(f"{self.name}:{len(dropped)}")

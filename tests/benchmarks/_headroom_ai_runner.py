@@ -4,7 +4,10 @@ Executed by ``bench_compress.py`` as a subprocess with the interpreter given by
 ``--headroom-ai-python`` (e.g. ``/tmp/hrai/bin/python``); it imports only the
 standard library and ``headroom``. Protocol:
 
-* stdin: JSON lines ``{"id": <int>, "messages": [...]}`` (OpenAI chat format).
+* stdin: JSON lines ``{"id": <int>, "messages": [...]}`` (OpenAI chat format), each
+  optionally with ``"kwargs": {...}``: keyword arguments for that call, limited to
+  ``CALL_KWARGS`` (``bench_context.py`` passes ``model_limit`` and
+  ``frozen_message_count``; without them the entry point's defaults apply).
 * argv: ``--modes compress,densify`` (which public entry points to run).
 * stdout: first a ``{"meta": {...}}`` line, then one JSON line per case and mode:
   ``{"id", "mode", "messages", "ms", "decoded", "transforms", "warnings", "error"}``.
@@ -43,6 +46,9 @@ OFFLINE_ENV = {
     "HEADROOM_TOIN_BACKEND": "none",  # its learning store stays in memory
     "HEADROOM_STATELESS": "1",  # nothing written to the workspace
 }
+
+# Keyword arguments a case may pass to compress()/densify(); anything else is an error.
+CALL_KWARGS = frozenset({"model_limit", "frozen_message_count"})
 
 WARM_UP: list[dict[str, Any]] = [
     {"role": "system", "content": "You are a helpful assistant."},
@@ -114,15 +120,23 @@ def _decoded(before: list[dict[str, Any]], after: list[dict[str, Any]]) -> dict[
     return out
 
 
-def _run(mode: str, messages: list[dict[str, Any]], log: _Collect) -> dict[str, Any]:
+def _run(
+    mode: str,
+    messages: list[dict[str, Any]],
+    log: _Collect,
+    kwargs: dict[str, Any] | None = None,
+) -> dict[str, Any]:
     from headroom import compress, densify
 
     entry = densify if mode == "densify" else compress
+    unknown = sorted(set(kwargs or {}) - CALL_KWARGS)
+    if unknown:
+        return {"messages": messages, "ms": 0.0, "error": f"unsupported kwargs {unknown}"}
     work = copy.deepcopy(messages)
     del log.records[:]
     start = time.perf_counter()
     try:
-        result = entry(work, model="gpt-4o")
+        result = entry(work, model="gpt-4o", **(kwargs or {}))
     except Exception as exc:  # report the failure; the caller counts it
         ms = (time.perf_counter() - start) * 1000
         return {"messages": messages, "ms": ms, "error": f"{type(exc).__name__}: {exc}"}
@@ -162,7 +176,7 @@ def main() -> int:
     sink.write(json.dumps({"meta": meta}) + "\n")
     for mode in modes:
         for case in cases:
-            row = _run(mode, case["messages"], log)
+            row = _run(mode, case["messages"], log, case.get("kwargs"))
             row.update(id=case["id"], mode=mode)
             sink.write(json.dumps(row, ensure_ascii=False) + "\n")
     sink.flush()

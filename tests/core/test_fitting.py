@@ -179,3 +179,30 @@ def test_without_a_budget_old_messages_compress_the_same_every_turn(conversation
             if previous is not None:
                 assert out[: len(previous)] == previous, (name, end)
             previous = out
+
+
+def test_one_long_agent_task_fits_by_dropping_its_oldest_tool_calls() -> None:
+    msgs: list[dict[str, Any]] = [{"role": "system", "content": "You are a coding agent."},
+                                  {"role": "user", "content": "Fix the failing test in utils.py"}]
+    for k in range(12):
+        msgs.append({"role": "assistant", "content": None, "tool_calls": [call(f"t{k}", "bash")]})
+        msgs.append({"role": "tool", "tool_call_id": f"t{k}", "content": f"step {k} output " + "x " * 400})
+    window = TOK.count_messages(msgs) // 2
+    out = RollingWindow(RollingWindowConfig(output_buffer_tokens=0), MemoryOriginalStore()).apply(msgs, max_tokens=window)
+    assert TOK.count_messages(out) <= window
+    validate_pairing(out)
+    assert out[0] == msgs[0] and msgs[1] in out  # the prompt and the task stay
+    assert out[-4:] == msgs[-4:]  # the last two tool calls stay
+    assert out[1]["role"] == "system" and "ref=" in out[1]["content"]  # a system note, not a user turn
+
+
+def test_fitted_request_converts_to_anthropic() -> None:
+    from headroom_core import to_anthropic
+
+    msgs = history(10)
+    out = RollingWindow(RollingWindowConfig(output_buffer_tokens=0), MemoryOriginalStore()).apply(
+        msgs, max_tokens=TOK.count_messages(msgs) // 2)
+    body = to_anthropic(out)
+    assert [b["type"] for b in body["system"]] == ["text", "text"]
+    assert body["system"][0]["text"] == msgs[0]["content"] and "ref=" in body["system"][1]["text"]
+    assert all(m["role"] in ("user", "assistant") for m in body["messages"])
