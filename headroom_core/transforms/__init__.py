@@ -14,6 +14,7 @@ from .router import ToolOutputRouter
 if TYPE_CHECKING:
     from ..config import HeadroomConfig
     from ..pipeline import Transform
+    from ..relevance import EmbeddingScorer, Scorer
     from ..toin import Toin
 
 # name -> (enabled?, factory). Order here is pipeline order.
@@ -22,18 +23,39 @@ REGISTRY: dict[str, Factory] = {
     CacheAligner.name: (lambda c: c.cache_aligner.enabled, lambda c: CacheAligner(c.cache_aligner)),
     ToolOutputRouter.name: (
         lambda c: c.smart_crusher.enabled,
-        lambda c: ToolOutputRouter(c.smart_crusher),
+        lambda c: ToolOutputRouter(c.smart_crusher, scorer=_explicit_scorer(c)),
     ),
     JSONCompactor.name: (lambda c: c.smart_crusher.enabled, lambda c: JSONCompactor()),
     IntelligentContextManager.name: (
         lambda c: c.intelligent_context.enabled,
-        lambda c: IntelligentContextManager(c.intelligent_context, _default_toin()),
+        lambda c: IntelligentContextManager(
+            c.intelligent_context, _default_toin(), embedder=_embedder(c)
+        ),
     ),
     RollingWindow.name: (
         lambda c: c.rolling_window.enabled and not c.intelligent_context.enabled,
         lambda c: RollingWindow(c.rolling_window),
     ),
 }
+
+
+def _explicit_scorer(config: HeadroomConfig) -> Scorer | None:
+    """The configured scorer for tool-output cuts; None (BM25) unless one is named, so the
+    default path never loads torch."""
+    if config.relevance.scorer_type in ("auto", "bm25"):
+        return None
+    from ..relevance import create_scorer
+
+    return create_scorer(config=config.relevance)
+
+
+def _embedder(config: HeadroomConfig) -> EmbeddingScorer | None:
+    """Embeddings for the context manager's similarity signal, when configured or available."""
+    from ..relevance import EmbeddingScorer, embedding_available
+
+    kind = config.relevance.scorer_type
+    wanted = kind in ("embedding", "hybrid") or (kind == "auto" and embedding_available())
+    return EmbeddingScorer(config.relevance.embedding_model) if wanted else None
 
 
 def _default_toin() -> Toin:

@@ -22,12 +22,13 @@ if TYPE_CHECKING:
     from ..config import SmartCrusherConfig
     from ..messages import Message
     from ..pipeline import TransformContext
+    from ..relevance import Scorer
 
 
-def _smart_crusher(cfg: SmartCrusherConfig) -> ContentCompressor:
+def _smart_crusher(cfg: SmartCrusherConfig, scorer: Scorer | None = None) -> ContentCompressor:
     from .smart_crusher import SmartCrusher
 
-    return SmartCrusher(cfg)
+    return SmartCrusher(cfg, scorer=scorer)
 
 
 def _log(cfg: SmartCrusherConfig) -> ContentCompressor:
@@ -89,10 +90,19 @@ class ToolOutputRouter:
 
     name = "tool_outputs"
 
-    def __init__(self, config: SmartCrusherConfig, store: OriginalStore | None = None) -> None:
+    def __init__(
+        self,
+        config: SmartCrusherConfig,
+        store: OriginalStore | None = None,
+        scorer: Scorer | None = None,
+    ) -> None:
+        """``scorer`` ranks JSON items against the query (BM25 when None)."""
         self.config = config
         self._store = store
-        self.compressors = [make(config) for make in COMPRESSORS.values()]
+        self.compressors = [
+            _smart_crusher(config, scorer) if name == "smart_crusher" else make(config)
+            for name, make in COMPRESSORS.items()
+        ]
         _attach_learning()
 
     @property

@@ -161,3 +161,18 @@ def test_anthropic_shaped_tool_results_are_compressed_in_place() -> None:
     assert r.messages[:2] == msgs[:2] and r.tokens_saved > 0
     cfg = HeadroomConfig(smart_crusher=SmartCrusherConfig(never_compress_tools=("search",)))
     assert compress(msgs, config=cfg).messages == msgs
+
+
+def test_configured_scorer_reaches_the_json_cuts() -> None:
+    from headroom_core import RelevanceScorerConfig
+    from headroom_core.relevance import EmbeddingScorer, embedding_available
+    from headroom_core.transforms import build_transforms
+
+    def crusher(kind: str) -> object:
+        router = build_transforms(HeadroomConfig(relevance=RelevanceScorerConfig(scorer_type=kind)))[1]
+        return router.compressors[0]
+
+    assert crusher("auto").scorer is None and crusher("bm25").scorer is None  # BM25, no torch
+    if not embedding_available():
+        pytest.skip('the embeddings extra is not installed (pip install "headroom-context[embeddings]")')
+    assert isinstance(crusher("embedding").scorer, EmbeddingScorer)
