@@ -11,7 +11,8 @@ from __future__ import annotations
 import os
 import sqlite3
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TypeVar
 
@@ -20,6 +21,45 @@ from .errors import ConfigError, StorageError
 
 BUSY_TIMEOUT_S = 30.0
 _T = TypeVar("_T")
+
+
+@contextmanager
+def immediate(conn: sqlite3.Connection) -> Iterator[None]:
+    """A write transaction taken at once (so a read-then-write never deadlocks)."""
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        yield
+    except BaseException:
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+        raise
+    conn.execute("COMMIT")
+
+
+def versioned_schema(
+    conn: sqlite3.Connection,
+    *,
+    table: str,
+    version: int,
+    statements: Iterable[str],
+    what: str,
+    path: Path,
+) -> None:
+    """Create a schema once across processes, its version kept in ``table`` (so several
+    stores can share one file); a newer version on disk is a StorageError."""
+    with immediate(conn):  # one process creates the schema, the others wait
+        conn.execute(f"CREATE TABLE IF NOT EXISTS {table} (version INTEGER NOT NULL)")
+        row = conn.execute(f"SELECT MAX(version) FROM {table}").fetchone()
+        found = 0 if row[0] is None else row[0]
+        if found > version:
+            raise StorageError(
+                f"{what} {path} has schema version {found}, newer than {version} which "
+                "this version of headroom reads; upgrade headroom"
+            )
+        if found < version:
+            for statement in statements:
+                conn.execute(statement)
+            conn.execute(f"INSERT INTO {table} VALUES (?)", (version,))
 
 
 class SQLiteFile(ClosingContext):

@@ -15,11 +15,10 @@ import os
 import sqlite3
 import time
 import zlib
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Mapping
 from typing import Any, TypeVar
 
-from headroom_core._sqlite import SQLiteFile
+from headroom_core._sqlite import SQLiteFile, immediate, versioned_schema
 from headroom_core.ccr._base import (
     StoredOriginal,
     check_bound,
@@ -74,19 +73,6 @@ _SELECT = "SELECT body, tool, kind, meta, size, created_at FROM ccr_originals WH
 _TOUCH = "UPDATE ccr_originals SET last_used = ? WHERE ref = ?"
 
 
-@contextmanager
-def _immediate(conn: sqlite3.Connection) -> Iterator[None]:
-    """A write transaction taken at once (so a read-then-write never deadlocks)."""
-    conn.execute("BEGIN IMMEDIATE")
-    try:
-        yield
-    except BaseException:
-        if conn.in_transaction:
-            conn.execute("ROLLBACK")
-        raise
-    conn.execute("COMMIT")
-
-
 def _next_use(conn: sqlite3.Connection) -> float:
     """Now, or just after the latest use if the clock is behind it: LRU order is strict."""
     (latest,) = conn.execute("SELECT MAX(last_used) FROM ccr_originals").fetchone()
@@ -129,22 +115,17 @@ class SQLiteOriginalStore(SQLiteFile):
         )
 
     def _init_schema(self, conn: sqlite3.Connection) -> None:
-        with _immediate(conn):  # one process creates the schema, the others wait
-            conn.execute("CREATE TABLE IF NOT EXISTS ccr_schema (version INTEGER NOT NULL)")
-            row = conn.execute("SELECT MAX(version) FROM ccr_schema").fetchone()
-            version = 0 if row[0] is None else row[0]
-            if version > SCHEMA_VERSION:
-                raise StorageError(
-                    f"originals database {self._path} has schema version {version}, newer "
-                    f"than {SCHEMA_VERSION} which this version of headroom reads; upgrade"
-                )
-            if version < SCHEMA_VERSION:
-                for statement in _SCHEMA:
-                    conn.execute(statement)
-                conn.execute("INSERT INTO ccr_schema VALUES (?)", (SCHEMA_VERSION,))
+        versioned_schema(
+            conn,
+            table="ccr_schema",
+            version=SCHEMA_VERSION,
+            statements=_SCHEMA,
+            what=self.what,
+            path=self._path,
+        )
 
     def _touch(self, conn: sqlite3.Connection, ref: str) -> bool:
-        with _immediate(conn):
+        with immediate(conn):
             return conn.execute(_TOUCH, (_next_use(conn), ref)).rowcount > 0
 
     def put(
@@ -174,7 +155,7 @@ class SQLiteOriginalStore(SQLiteFile):
         created = time.time()
 
         def insert(c: sqlite3.Connection) -> None:
-            with _immediate(c):
+            with immediate(c):
                 use = _next_use(c)
                 row = (ref, body, tool, kind, meta_json, len(original), len(data), created, use)
                 if c.execute(_INSERT, row).rowcount == 0:  # stored meanwhile by another writer
@@ -209,7 +190,7 @@ class SQLiteOriginalStore(SQLiteFile):
             return None
 
         def read(c: sqlite3.Connection) -> tuple[Any, ...] | None:
-            with _immediate(c):
+            with immediate(c):
                 row: tuple[Any, ...] | None = c.execute(_SELECT, (ref,)).fetchone()
                 if row is not None:
                     c.execute(_TOUCH, (_next_use(c), ref))
@@ -246,7 +227,7 @@ class SQLiteOriginalStore(SQLiteFile):
         """Forget every original (in every process sharing the file)."""
 
         def wipe(c: sqlite3.Connection) -> None:
-            with _immediate(c):
+            with immediate(c):
                 c.execute("DELETE FROM ccr_originals")
 
         self._run("write to", wipe)

@@ -13,11 +13,9 @@ from __future__ import annotations
 
 import os
 import sqlite3
-from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
+from collections.abc import Iterable
 
-from headroom_core._sqlite import SQLiteFile
-from headroom_core.errors import StorageError
+from headroom_core._sqlite import SQLiteFile, immediate, versioned_schema
 from headroom_core.toin._base import (
     ToolStats,
     build_stats,
@@ -64,19 +62,6 @@ _ADD_FIELD = (
 )
 
 
-@contextmanager
-def _immediate(conn: sqlite3.Connection) -> Iterator[None]:
-    """A write transaction taken at once (so a read-then-write never deadlocks)."""
-    conn.execute("BEGIN IMMEDIATE")
-    try:
-        yield
-    except BaseException:
-        if conn.in_transaction:
-            conn.execute("ROLLBACK")
-        raise
-    conn.execute("COMMIT")
-
-
 def _key(tool: str | None) -> str:
     return tool or ""
 
@@ -104,19 +89,14 @@ class SQLiteToin(SQLiteFile):
         return f"SQLiteToin({str(self._path)!r}, min_field_count={self.min_field_count})"
 
     def _init_schema(self, conn: sqlite3.Connection) -> None:
-        with _immediate(conn):  # one process creates the schema, the others wait
-            conn.execute("CREATE TABLE IF NOT EXISTS toin_schema (version INTEGER NOT NULL)")
-            row = conn.execute("SELECT MAX(version) FROM toin_schema").fetchone()
-            version = 0 if row[0] is None else row[0]
-            if version > SCHEMA_VERSION:
-                raise StorageError(
-                    f"TOIN database {self._path} has schema version {version}, newer than "
-                    f"{SCHEMA_VERSION} which this version of headroom reads; upgrade"
-                )
-            if version < SCHEMA_VERSION:
-                for statement in _SCHEMA:
-                    conn.execute(statement)
-                conn.execute("INSERT INTO toin_schema VALUES (?)", (SCHEMA_VERSION,))
+        versioned_schema(
+            conn,
+            table="toin_schema",
+            version=SCHEMA_VERSION,
+            statements=_SCHEMA,
+            what=self.what,
+            path=self._path,
+        )
 
     def record_compression(self, tool: str | None, kind: str) -> None:
         """Count one lossy cut of ``tool``'s output (waits for other writers' locks)."""
@@ -135,7 +115,7 @@ class SQLiteToin(SQLiteFile):
         learned = [(key, f) for f in learned_fields(query, fields)]
 
         def write(c: sqlite3.Connection) -> None:
-            with _immediate(c):
+            with immediate(c):
                 c.execute(_ADD_RETRIEVAL, (key, kind))
                 c.executemany(_ADD_FIELD, learned)
 
@@ -186,7 +166,7 @@ class SQLiteToin(SQLiteFile):
         where, params = ("", ()) if everything else (" WHERE tool = ?", (_key(name),))
 
         def delete(c: sqlite3.Connection) -> None:
-            with _immediate(c):
+            with immediate(c):
                 c.execute(f"DELETE FROM toin_counts{where}", params)
                 c.execute(f"DELETE FROM toin_fields{where}", params)
 
