@@ -11,6 +11,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
+from ..ccr._tool import RETRIEVE_TOOL_NAME
 from ..messages import Message, tool_name_for
 
 TOOL_ROLES = frozenset({"tool", "function"})
@@ -112,8 +113,8 @@ def rewrite_tool_texts(
             name = tool_name_for(messages, i)
         else:
             name = _anthropic_tool_name(messages, i, slot.block)
-        if name is not None and name in skip_tools:
-            continue
+        if name == RETRIEVE_TOOL_NAME or (name is not None and name in skip_tools):
+            continue  # what the model fetched back is never cut again
         new = rewrite(text, name, i)
         if new is None or new == text:
             continue

@@ -94,34 +94,49 @@ class SmartCrusher:
             return None
         if not isinstance(data, (dict, list)):
             return None
-        result = self._crush(data, ctx)
+        result = self._crush(data, ctx, original=text)
         if result is None or ctx.count(result.text) >= ctx.count(text):
             return None
         return result
 
-    def _crush(self, data: Any, ctx: ContentContext) -> Compressed | None:
+    def _crush(
+        self, data: Any, ctx: ContentContext, original: str | None = None
+    ) -> Compressed | None:
+        """``original``: the text as the tool gave it, stored byte for byte for retrieval
+        (compact JSON of ``data`` when only parsed data was given)."""
         if json_codec.has_reserved_keys(data):
             return None
         compact = _dumps(data)
-        best, lossy, dropped = compact, False, 0
-        refs: tuple[str, ...] = ()
-        best_tokens = ctx.count(compact)
+        compact_tokens = ctx.count(compact)
         budget = ctx.budget_tokens
-        if best_tokens > self.config.min_tokens_to_crush or (
-            budget is not None and best_tokens > budget
-        ):
-            ref = ctx.store.put(compact, tool=ctx.tool_name, kind="json")
+        over = compact_tokens > self.config.min_tokens_to_crush
+        if over or (budget is not None and compact_tokens > budget):
+            ref = ctx.store.put(original or compact, tool=ctx.tool_name, kind="json")
             max_items = self._max_items(ctx.tool_name)
             crush = Crush(self.config, ctx.query, max_items, ref, self.scorer, ctx.learned_fields)
             cut = crush.run(data)
             if crush.dropped:
-                data, lossy, refs, dropped = cut, True, (ref,), crush.dropped
-                best = _dumps(cut)
-                best_tokens = ctx.count(best)
+                cut_text, cut_tokens = self._lossless(cut, _dumps(cut), ctx)
+                # A cut must beat compact JSON clearly, or the lossless forms, to be made:
+                # markers that cost more than they save are never sent.
+                if cut_tokens < 0.9 * compact_tokens or cut_tokens < min(
+                    compact_tokens, self._lossless(data, compact, ctx, compact_tokens)[1]
+                ):
+                    return Compressed(cut_text, True, (ref,), crush.dropped)
+        text, _ = self._lossless(data, compact, ctx, compact_tokens)
+        return Compressed(text, False)
+
+    def _lossless(
+        self, data: Any, compact: str, ctx: ContentContext, compact_tokens: int | None = None
+    ) -> tuple[str, int]:
+        """The fewer-token of compact JSON and the encoded forms, with its token count."""
+        tokens = ctx.count(compact) if compact_tokens is None else compact_tokens
         encoded = _dumps(json_codec.encode(data))
-        if encoded != best and ctx.count(encoded) < best_tokens:
-            best = encoded
-        return Compressed(best, lossy, refs, dropped)
+        if encoded != compact:
+            encoded_tokens = ctx.count(encoded)
+            if encoded_tokens < tokens:
+                return encoded, encoded_tokens
+        return compact, tokens
 
     def apply(self, messages: list[Message], ctx: TransformContext) -> list[Message]:
         cfg = self.config

@@ -176,3 +176,14 @@ def test_configured_scorer_reaches_the_json_cuts() -> None:
     if not embedding_available():
         pytest.skip('the embeddings extra is not installed (pip install "headroom-context[embeddings]")')
     assert isinstance(crusher("embedding").scorer, EmbeddingScorer)
+
+
+def test_what_the_model_fetched_back_is_never_cut_again() -> None:
+    big = json.dumps([{"id": i, "name": f"n{i}", "v": "x" * 40} for i in range(300)], indent=2)
+    msgs = [
+        {"role": "user", "content": "show everything"},
+        {"role": "assistant", "content": None, "tool_calls": [
+            {"id": "r", "type": "function", "function": {"name": "headroom_retrieve", "arguments": '{"ref": "abc"}'}}]},
+        {"role": "tool", "tool_call_id": "r", "content": big},
+    ]
+    assert compress(msgs).messages[2]["content"] == big

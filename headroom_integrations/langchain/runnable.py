@@ -1,0 +1,189 @@
+"""``HeadroomRunnable``: compress a chat model's input as one step of a LangChain chain.
+
+::
+
+    chain = prompt | HeadroomRunnable(model="gpt-4o") | model
+
+It takes what a chat model takes (a ``PromptValue``, a string, or a list of messages or
+message-likes) and returns the list of messages to send instead. Each call is its own
+traced run (name ``HeadroomRunnable`` or ``with_config(run_name=...)``) and reports what it
+did as the custom event ``"headroom_compression"`` with the data::
+
+    {"tokens_before", "tokens_after", "tokens_saved", "transforms_applied", "model",
+     "mode", "failures"}
+
+so any callback handler's ``on_custom_event`` (``HeadroomCallbackHandler`` for one) sees
+it. ``mode="audit"`` (or ``"off"``) returns the messages unchanged and still reports.
+
+Failure policy: a :class:`~headroom_core.errors.BudgetError` propagates (a hard budget
+was asked for, ``max_tokens`` or the model's window, and cannot be met); any other error
+inside the compression leaves the messages as they came and is reported in ``failures``.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from typing import Any
+
+from langchain_core.callbacks import (
+    AsyncCallbackManagerForChainRun,
+    CallbackManagerForChainRun,
+    adispatch_custom_event,
+    dispatch_custom_event,
+)
+from langchain_core.language_models import LanguageModelInput
+from langchain_core.messages import BaseMessage, HumanMessage, convert_to_messages
+from langchain_core.prompt_values import PromptValue
+from langchain_core.runnables import RunnableConfig, RunnableSerializable
+from langchain_core.runnables.config import run_in_executor
+from pydantic import Field
+from typing_extensions import override
+
+from headroom_core.config import HeadroomConfig, Mode
+from headroom_core.errors import BudgetError
+from headroom_core.pipeline import compress
+
+from ._convert import from_neutral, to_neutral
+
+__all__ = ["EVENT_NAME", "HeadroomRunnable"]
+
+logger = logging.getLogger("headroom_integrations")
+
+#: The custom event every call dispatches; the data keys are listed in the module docstring.
+EVENT_NAME = "headroom_compression"
+
+
+class HeadroomRunnable(RunnableSerializable[LanguageModelInput, list[BaseMessage]]):
+    """Compress chat-model input with ``headroom_core.compress``; a real LangChain Runnable.
+
+    ``invoke``/``ainvoke``/``batch``/``abatch``/``stream``/``astream``, ``|``,
+    ``with_config`` and callbacks all behave as for any Runnable.
+    """
+
+    model: str = Field("gpt-4o", description="Model the request is for: tokenizer, window.")
+    mode: Mode | None = Field(
+        "optimize", description="optimize, audit or off; None: the config's mode."
+    )
+    config: HeadroomConfig | None = Field(
+        None, description="Core settings; None: HeadroomConfig() defaults."
+    )
+    query: str | None = Field(
+        None,
+        description="Relevance query for every cut; None: each tool output is ranked "
+        "against the user turn it served.",
+    )
+    max_tokens: int | None = Field(
+        None, description="Window the request must fit; None: the model's context limit."
+    )
+
+    @override
+    def invoke(
+        self, input: LanguageModelInput, config: RunnableConfig | None = None, **kwargs: Any
+    ) -> list[BaseMessage]:
+        return self._call_with_config(self._run, input, config)
+
+    @override
+    async def ainvoke(
+        self, input: LanguageModelInput, config: RunnableConfig | None = None, **kwargs: Any
+    ) -> list[BaseMessage]:
+        return await self._acall_with_config(self._arun, input, config)
+
+    # (input, run_manager, config): the signature _call_with_config passes the run's child
+    # config to, so the event is filed under this run.
+    def _run(
+        self,
+        input: LanguageModelInput,
+        run_manager: CallbackManagerForChainRun,
+        config: RunnableConfig,
+    ) -> list[BaseMessage]:
+        messages, report = self._compress(_to_messages(input))
+        dispatch_custom_event(EVENT_NAME, report, config=config)
+        return messages
+
+    async def _arun(
+        self,
+        input: LanguageModelInput,
+        run_manager: AsyncCallbackManagerForChainRun,
+        config: RunnableConfig,
+    ) -> list[BaseMessage]:
+        # CPU-bound work (tokenising, parsing large tool outputs) goes off the event loop.
+        messages, report = await run_in_executor(config, self._compress, _to_messages(input))
+        await adispatch_custom_event(EVENT_NAME, report, config=config)
+        return messages
+
+    def _compress(self, messages: list[BaseMessage]) -> tuple[list[BaseMessage], dict[str, Any]]:
+        """The messages to send and the event data. Only BudgetError escapes."""
+        mode = self.mode or (self.config.mode if self.config else "optimize")
+        try:
+            neutral = to_neutral(messages)
+            result = compress(
+                neutral,
+                model=self.model,
+                query=self.query,
+                config=self.config,
+                mode=mode,
+                max_tokens=self.max_tokens,
+            )
+            optimized = result.mode == "optimize"
+            out = _rebuild(result.messages, neutral, messages) if optimized else messages
+        except BudgetError:
+            raise
+        except Exception as exc:  # the adapter's fail-open boundary: the chain goes on unchanged
+            logger.warning("headroom compression failed; passing the messages through: %r", exc)
+            return messages, self._report(0, 0, (), mode, (f"{type(exc).__name__}: {exc}",))
+        report = self._report(
+            result.tokens_before,
+            result.tokens_after,
+            result.transforms_applied,
+            result.mode,
+            result.failures,
+        )
+        return out, report
+
+    def _report(
+        self,
+        before: int,
+        after: int,
+        transforms: Sequence[str],
+        mode: str,
+        failures: Sequence[str],
+    ) -> dict[str, Any]:
+        return {
+            "tokens_before": before,
+            "tokens_after": after,
+            "tokens_saved": max(0, before - after),
+            "transforms_applied": list(transforms),
+            "model": self.model,
+            "mode": mode,
+            "failures": list(failures),
+        }
+
+
+def _to_messages(input: LanguageModelInput) -> list[BaseMessage]:
+    """A chat model's input as messages, the way ``BaseChatModel`` reads it."""
+    if isinstance(input, PromptValue):
+        return input.to_messages()
+    if isinstance(input, str):
+        return [HumanMessage(content=input)]
+    if isinstance(input, Sequence):
+        return convert_to_messages(input)
+    raise TypeError(
+        f"HeadroomRunnable: invalid input type {type(input).__name__}; expected a "
+        "PromptValue, a str, or a list of messages"
+    )
+
+
+def _rebuild(
+    compressed: Sequence[dict[str, Any]],
+    neutral: Sequence[dict[str, Any]],
+    originals: Sequence[BaseMessage],
+) -> list[BaseMessage]:
+    """LangChain messages for the core's output: the original object where the core passed
+    a message through untouched (same dict), a rebuilt one where it changed or added one."""
+    unchanged = {id(d): m for d, m in zip(neutral, originals, strict=True)}
+    out = []
+    for d in compressed:
+        original = unchanged.get(id(d))
+        out.append(original if original is not None else from_neutral([d])[0])
+    return out
