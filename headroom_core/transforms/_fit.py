@@ -112,7 +112,10 @@ def quantised_need(total: int, budget: int, quantum: float) -> int:
 
 def marker_message(dropped: Sequence[Message], store: OriginalStore, tool_units: int) -> Message:
     """A system note (never a user turn a model could take for the user speaking)."""
-    ref = store.put(orjson.dumps(list(dropped)).decode(), kind="messages")
+    # Private keys (an adapter's "_lc" bookkeeping) stay out of what the model can read back;
+    # a value JSON cannot hold is stored as its text rather than failing the fit.
+    public = [{k: v for k, v in m.items() if not k.startswith("_")} for m in dropped]
+    ref = store.put(orjson.dumps(public, default=str).decode(), kind="messages")
     calls = f", {tool_units} of them tool calls with their results" if tool_units else ""
     text = (
         f"{MARKER_PREFIX}{len(dropped)} earlier messages{calls} were left out of this "
