@@ -1,0 +1,71 @@
+"""Headroom for LlamaIndex: fit retrieved context and LLM calls into their budget.
+
+- :class:`HeadroomNodePostprocessor`: a node postprocessor that scores, dedupes, compresses
+  and fits retrieved nodes into a token budget
+  (``index.as_query_engine(node_postprocessors=[HeadroomNodePostprocessor(...)])``).
+- ``HeadroomLLM``: an LLM that compresses its input, then calls yours.
+- ``HeadroomEventHandler``: metrics from LlamaIndex's instrumentation events.
+- ``to_neutral`` / ``from_neutral``: LlamaIndex chat messages <-> the core's neutral
+  (OpenAI chat) dicts.
+
+Needs LlamaIndex: ``pip install "headroom-context[llamaindex]"``.
+"""
+
+from __future__ import annotations
+
+from importlib import import_module
+from typing import TYPE_CHECKING, Any
+
+_HINT = (
+    'headroom_integrations.llamaindex needs LlamaIndex: pip install "headroom-context[llamaindex]"'
+)
+
+try:
+    from .postprocessor import HeadroomNodePostprocessor
+except ModuleNotFoundError as exc:  # tested in a subprocess without llama_index
+    if (exc.name or "").partition(".")[0] == "llama_index":
+        raise ImportError(_HINT) from exc
+    raise
+
+if TYPE_CHECKING:
+    from ._convert import from_neutral, to_neutral
+    from .instrumentation import HeadroomEventHandler
+    from .llm import HeadroomLLM
+
+# Public name -> submodule, imported on first use, so one adapter that is missing or needs
+# an optional package never breaks the others.
+_LAZY: dict[str, str] = {
+    "HeadroomLLM": "llm",
+    "HeadroomEventHandler": "instrumentation",
+    "to_neutral": "_convert",
+    "from_neutral": "_convert",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module_name = _LAZY.get(name)
+    if module_name is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    qualified = f"{__name__}.{module_name}"
+    try:
+        module = import_module(qualified)
+    except ModuleNotFoundError as exc:
+        if exc.name == qualified:
+            raise AttributeError(f"{name} is not available: {qualified} is missing") from exc
+        raise ImportError(f"{name} needs {exc.name!r}: {_HINT.split(': ', 1)[1]}") from exc
+    value = getattr(module, name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)
+
+
+__all__ = [
+    "HeadroomEventHandler",
+    "HeadroomLLM",
+    "HeadroomNodePostprocessor",
+    "from_neutral",
+    "to_neutral",
+]

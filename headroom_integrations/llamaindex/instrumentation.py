@@ -1,0 +1,590 @@
+"""``HeadroomEventHandler``: one ``RequestMetrics`` per LLM call, from LlamaIndex instrumentation.
+
+::
+
+    handler = HeadroomEventHandler("sqlite:///headroom.db").register()
+    query_engine.query("...")                  # or agent.run(...), llm.chat(...)
+    handler.summary()
+    handler.unregister()
+
+``register()`` adds the handler, and a span handler it reads the span tree from, to the
+root dispatcher (``with HeadroomEventHandler(...) as handler:`` registers for a block).
+Adding it yourself with ``get_dispatcher().add_event_handler(handler)`` works too; add
+``handler.span_handler`` with ``add_span_handler`` as well, or an LLM that implements
+``chat`` by calling its own ``complete`` (``CustomLLM``, ``MockLLM``) is recorded twice.
+
+Per LLM call (``LLMChatStartEvent``/``LLMChatEndEvent``, ``LLMCompletionStartEvent``/
+``LLMCompletionEndEvent``) it records:
+
+- the input tokens the LLM received, counted exactly from its messages with tool calls
+  (``to_neutral`` + ``count_tokens_messages``) or from the completion prompt;
+- the provider-reported usage when the response carries it (``raw.usage`` or
+  ``additional_kwargs``: OpenAI's ``prompt_tokens``/``completion_tokens``/cached tokens,
+  Anthropic's ``input_tokens``/``output_tokens``/``cache_read_input_tokens``), else output
+  tokens counted from the response (``extra["tokens_output_source"]``);
+- list-price cost before and after; ``stream`` when chunks were seen; the error of a call
+  that raised; in ``mode="audit"``, the waste signals of the request;
+- the compression stats of the ``HeadroomCompressionEvent`` that ``HeadroomLLM``
+  dispatched for that call (the event whose messages are the very objects the LLM
+  received, else one dispatched in an enclosing span): ``tokens_input_before`` is what the
+  LLM received plus the event's ``tokens_saved``.
+
+A call made inside another recorded call (``MockLLM.chat`` calling its own ``complete``,
+``achat`` calling ``chat``) belongs to the outer one and is not recorded again. The model
+name is the LLM's ``metadata.model_name``; for LLMs that name none, ``model`` given here,
+else the one ``HeadroomLLM`` counted with, else ``"gpt-4o"``.
+
+Observers never break the user's run: an error while handling an event, and a store that
+cannot be opened or written, are logged once (logger ``"headroom_integrations"``) and
+skipped (records not stored are counted in ``dropped``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import logging
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Callable, Hashable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal, get_args
+
+from llama_index.core.bridge.pydantic import PrivateAttr
+from llama_index.core.instrumentation import Dispatcher, get_dispatcher
+from llama_index.core.instrumentation.event_handlers import BaseEventHandler
+from llama_index.core.instrumentation.events import BaseEvent
+from llama_index.core.instrumentation.events.exception import ExceptionEvent
+from llama_index.core.instrumentation.events.llm import (
+    LLMChatEndEvent,
+    LLMChatInProgressEvent,
+    LLMChatStartEvent,
+    LLMCompletionEndEvent,
+    LLMCompletionInProgressEvent,
+    LLMCompletionStartEvent,
+)
+from llama_index.core.instrumentation.events.span import SpanDropEvent
+from llama_index.core.instrumentation.span import BaseSpan
+from llama_index.core.instrumentation.span_handlers import BaseSpanHandler
+
+from headroom_core.errors import ConfigError, StorageError
+from headroom_core.metrics import MetricsStore, RequestMetrics, Summary, open_store
+from headroom_core.metrics.records import MODES
+from headroom_core.providers import provider_for_model
+from headroom_core.tokens import Tokenizer, get_tokenizer
+from headroom_core.waste import detect_waste
+
+from ._convert import to_neutral
+from .llm import HeadroomCompressionEvent
+
+__all__ = ["HeadroomEventHandler", "SpanTracker"]
+
+logger = logging.getLogger("headroom_integrations")
+
+HandlerMode = Literal["optimize", "audit"]
+
+_DEFAULT_MODEL = "gpt-4o"
+_UNNAMED = frozenset({"", "unknown"})
+_MODEL_KEYS = ("model", "model_name", "model_id")
+_MAX_CALLS = 1024  # LLM calls in flight; the oldest is dropped beyond this
+_MAX_NESTED = 4096  # spans of calls made inside a recorded call
+_MAX_EVENTS = 1024  # compression events waiting for their LLM call
+_EVENT_TTL_S = 300.0  # an event no call claimed within this is stale
+_ANCESTOR_DEPTH = 16  # how far up the span tree a call or an event is looked for
+_MAX_SPANS = 10_000  # open spans whose parent is remembered
+
+
+@dataclass(slots=True)
+class _Call:
+    """An LLM call in flight: what it received and what was done to it."""
+
+    kind: Literal["chat", "completion"]
+    model: str
+    received: list[dict[str, Any]] | str  # neutral messages (public keys) or the prompt
+    sent: tuple[Any, ...]  # the objects the LLM received: its calls inside have the same
+    owner: Hashable
+    event: HeadroomCompressionEvent | None
+    extra: dict[str, Any] = field(default_factory=dict)
+    stream: bool = False
+
+
+class HeadroomEventHandler(BaseEventHandler):
+    """Records one ``RequestMetrics`` per LLM chat or completion call (source
+    ``"llamaindex"``) in a metrics store."""
+
+    store_url: str = "sqlite:///headroom.db"
+    model: str | None = None
+    mode: HandlerMode = "optimize"
+
+    _sink: _Sink = PrivateAttr()
+    _spans: SpanTracker = PrivateAttr()
+    _lock: threading.Lock = PrivateAttr(default_factory=threading.Lock)
+    _calls: OrderedDict[str | None, _Call] = PrivateAttr(default_factory=OrderedDict)
+    _nested: OrderedDict[str, None] = PrivateAttr(default_factory=OrderedDict)
+    _pending: list[tuple[float, HeadroomCompressionEvent]] = PrivateAttr(default_factory=list)
+    _dispatcher: Dispatcher | None = PrivateAttr(default=None)
+
+    def __init__(
+        self,
+        store_url: str = "sqlite:///headroom.db",
+        model: str | None = None,
+        *,
+        mode: HandlerMode = "optimize",
+        store: MetricsStore | None = None,
+    ) -> None:
+        """
+        Args:
+            store_url: Where to record (``sqlite:///``, ``jsonl:///``, ``memory://``).
+                A malformed URL raises ConfigError; a store that cannot be opened is
+                logged once and its records are dropped (see ``dropped``).
+            model: The model name for LLMs whose metadata names none.
+            mode: ``"optimize"`` or ``"audit"`` (also records the waste signals of what
+                each LLM received). A row's mode is ``HeadroomLLM``'s when it compressed.
+            store: An open ``MetricsStore`` to use instead of ``store_url``; ``close()``
+                leaves it open.
+        """
+        if mode not in get_args(HandlerMode):
+            raise ConfigError(f"mode: expected 'optimize' or 'audit', got {mode!r}")
+        super().__init__(store_url=store_url, model=model, mode=mode)
+        self._sink = _Sink(store_url, store, "HeadroomEventHandler")
+        self._spans = SpanTracker()
+        self._spans.on_exit = self._span_exited
+
+    @classmethod
+    def class_name(cls) -> str:
+        return "HeadroomEventHandler"
+
+    # -- registration -----------------------------------------------------------------
+
+    @property
+    def span_handler(self) -> SpanTracker:
+        """The span handler this handler reads the span tree from."""
+        return self._spans
+
+    def register(self, dispatcher: Dispatcher | None = None) -> HeadroomEventHandler:
+        """Add this handler and its span handler to ``dispatcher`` (default: the root
+        dispatcher, which sees every LlamaIndex event). Returns ``self``."""
+        target = dispatcher or get_dispatcher()
+        if self._dispatcher is not None and self._dispatcher is not target:
+            self.unregister()
+        if not any(h is self for h in target.event_handlers):
+            target.add_event_handler(self)
+        if not any(h is self._spans for h in target.span_handlers):
+            target.add_span_handler(self._spans)
+        self._dispatcher = target
+        return self
+
+    def unregister(self) -> None:
+        """Remove what ``register()`` added. Idempotent."""
+        target, self._dispatcher = self._dispatcher, None
+        if target is not None:
+            target.event_handlers = [h for h in target.event_handlers if h is not self]
+            target.span_handlers = [h for h in target.span_handlers if h is not self._spans]
+
+    def __enter__(self) -> HeadroomEventHandler:
+        return self.register()
+
+    def __exit__(self, *exc: object) -> None:
+        self.unregister()
+        self.close()
+
+    # -- queries ----------------------------------------------------------------------
+
+    @property
+    def dropped(self) -> int:
+        """Records that could not be stored."""
+        return self._sink.dropped
+
+    @property
+    def store(self) -> MetricsStore:
+        """The metrics store; StorageError if it could not be opened."""
+        return self._sink.require_store()
+
+    def summary(self) -> Summary:
+        """Totals over every record in the store."""
+        return self.store.get_summary()
+
+    def get_metrics(self, limit: int | None = 100) -> list[RequestMetrics]:
+        """Records in the store, newest first."""
+        return self.store.get_metrics(limit)
+
+    def close(self) -> None:
+        """Close the store if this handler opened it."""
+        self._sink.close()
+
+    # -- events -----------------------------------------------------------------------
+
+    def handle(self, event: BaseEvent, **kwargs: Any) -> None:
+        try:
+            self._handle(event)
+        # Observer boundary: nothing an event does to this handler reaches the user's run.
+        except Exception as exc:
+            self._sink.warn(exc, "handling an instrumentation event failed")
+
+    def _handle(self, event: BaseEvent) -> None:
+        span = event.span_id
+        if isinstance(event, HeadroomCompressionEvent):
+            with self._lock:
+                self._drop_stale(time.monotonic())
+                self._pending.append((time.monotonic(), event))
+        elif isinstance(event, LLMChatStartEvent):
+            sent = tuple(event.messages)
+            self._started("chat", span, sent, event.model_dict, lambda: _public(sent))
+        elif isinstance(event, LLMCompletionStartEvent):
+            prompt = event.prompt
+            self._started("completion", span, (prompt,), event.model_dict, lambda: prompt)
+        elif isinstance(event, (LLMChatInProgressEvent, LLMCompletionInProgressEvent)):
+            with self._lock:
+                call = self._calls.get(span)
+                if call is not None:
+                    call.stream = True
+        elif isinstance(event, (LLMChatEndEvent, LLMCompletionEndEvent)):
+            self._finished(span, event.response, None)
+        elif isinstance(event, ExceptionEvent):
+            self._finished(span, None, f"{type(event.exception).__name__}: {event.exception}")
+        elif isinstance(event, SpanDropEvent):
+            self._finished(span, None, event.err_str)
+
+    def _started(
+        self,
+        kind: Literal["chat", "completion"],
+        span: str | None,
+        sent: tuple[Any, ...],
+        model_dict: Mapping[str, Any],
+        received: Any,
+    ) -> None:
+        owner = _owner()
+        with self._lock:
+            if self._inside_call(span, sent, owner):
+                if span is not None:
+                    self._nested[span] = None
+                    while len(self._nested) > _MAX_NESTED:
+                        self._nested.popitem(last=False)
+                return
+            self._drop_stale(time.monotonic())
+            event = self._claim(span, sent) if kind == "chat" else None
+        model = _model_name(model_dict) or self.model or (event.model if event else None)
+        call = _Call(kind, model or _DEFAULT_MODEL, received(), sent, owner, event)
+        call.extra.update(span_id=span, kind=kind, llm=str(model_dict.get("class_name", "")))
+        with self._lock:
+            self._calls[span] = call
+            while len(self._calls) > _MAX_CALLS:
+                self._calls.popitem(last=False)
+
+    def _inside_call(self, span: str | None, sent: tuple[Any, ...], owner: Hashable) -> bool:
+        """Whether a start belongs to a call already in flight: one of its spans encloses
+        it, or (a stream started lazily, outside the outer call's span) the same task or
+        thread sends the very same objects."""
+        for s in self._spans.lineage(span, _ANCESTOR_DEPTH):
+            if s in self._calls or s in self._nested:
+                return True
+        return any(
+            c.owner == owner and len(c.sent) == len(sent) and all(map(_is, c.sent, sent))
+            for c in self._calls.values()
+        )
+
+    def _claim(self, span: str | None, sent: tuple[Any, ...]) -> HeadroomCompressionEvent | None:
+        """The compression event for a chat call: the one that sent these very messages,
+        else the oldest one dispatched in an enclosing span."""
+        for i, (_, event) in enumerate(self._pending):
+            if len(event.messages) == len(sent) and all(map(_is, event.messages, sent)):
+                return self._pending.pop(i)[1]
+        lineage = set(self._spans.lineage(span, _ANCESTOR_DEPTH))
+        for i, (_, event) in enumerate(self._pending):
+            if event.span_id is not None and event.span_id in lineage:
+                return self._pending.pop(i)[1]
+        return None
+
+    def _drop_stale(self, now: float) -> None:
+        keep = [(t, e) for t, e in self._pending if now - t <= _EVENT_TTL_S]
+        self._pending = keep[-(_MAX_EVENTS - 1) :] if len(keep) >= _MAX_EVENTS else keep
+
+    def _span_exited(self, span: str) -> None:
+        """A span ended: nothing dispatched in it can be claimed any more (its LLM call
+        started inside it), and no call can start inside it."""
+        with self._lock:
+            self._nested.pop(span, None)
+            if any(e.span_id == span for _, e in self._pending):
+                self._pending = [(t, e) for t, e in self._pending if e.span_id != span]
+
+    def _finished(self, span: str | None, response: Any, error: str | None) -> None:
+        with self._lock:
+            call = self._calls.pop(span, None)
+            if call is None:
+                return
+        self._sink.write(self._metrics(call, response, error))
+
+    def _metrics(self, call: _Call, response: Any, error: str | None) -> RequestMetrics:
+        model = call.model
+        tok = get_tokenizer(model)
+        if isinstance(call.received, str):
+            after = tok.count_text(call.received)
+        else:
+            after = tok.count_messages(call.received)
+        before, mode = after, str(self.mode)
+        transforms: tuple[str, ...] = ()
+        extra = dict(call.extra)
+        event = call.event
+        if event is not None:
+            # The event counted what the wrapper sent; the saving carries over, not the total.
+            before = after + max(0, event.tokens_saved)
+            transforms = tuple(event.transforms_applied)
+            mode = event.mode if event.mode in MODES else mode
+            extra["event"] = {
+                "tokens_before": event.tokens_before,
+                "tokens_after": event.tokens_after,
+                "model": event.model,
+                "span_id": event.span_id,
+            }
+            if event.failures:
+                extra["failures"] = list(event.failures)
+        output, cached = None, None
+        if response is not None:
+            output, cached, usage_input = _usage(response)
+            if usage_input is not None:
+                extra["usage_input_tokens"] = usage_input
+            if output is not None:
+                extra["tokens_output_source"] = "usage"
+            else:
+                extra["tokens_output_source"] = "counted"
+                output = _count_output(response, tok)
+        provider = provider_for_model(model)
+
+        def cost(input_tokens: int) -> float | None:
+            return provider.estimate_cost(
+                input_tokens=input_tokens,
+                output_tokens=output or 0,
+                model=model,
+                cached_tokens=cached or 0,
+            )
+
+        audit = self.mode == "audit" and not isinstance(call.received, str)
+        waste = detect_waste(call.received, tok).to_dict() if audit else {}  # type: ignore[arg-type]
+        return RequestMetrics.new(
+            model=model,
+            mode=mode,
+            tokens_input_before=before,
+            tokens_input_after=after,
+            tokens_output=output,
+            cached_tokens=cached,
+            cost_before=cost(before),
+            cost_after=cost(after),
+            transforms_applied=transforms,
+            waste_signals=waste,
+            stream=call.stream,
+            provider=provider.name,
+            source="llamaindex",
+            error=None if error is None else error[:500],
+            extra=extra,
+        )
+
+
+def _public(messages: tuple[Any, ...]) -> list[dict[str, Any]]:
+    """Neutral messages without private keys (``_li``): what the provider is sent."""
+    return [{k: v for k, v in m.items() if not k.startswith("_")} for m in to_neutral(messages)]
+
+
+def _model_name(model_dict: Mapping[str, Any]) -> str | None:
+    for key in _MODEL_KEYS:
+        value = model_dict.get(key)
+        if isinstance(value, str) and value not in _UNNAMED:
+            return value
+    return None
+
+
+def _owner() -> Hashable:
+    """The asyncio task, else the thread, a call runs in."""
+    try:
+        task = asyncio.current_task()
+    except RuntimeError:  # no running event loop
+        task = None
+    return ("task", id(task)) if task is not None else ("thread", threading.get_ident())
+
+
+def _is(a: object, b: object) -> bool:
+    return a is b
+
+
+# -- the span tree ------------------------------------------------------------------------
+
+
+class SpanTracker(BaseSpanHandler[BaseSpan]):
+    """A span handler that only remembers the parent of each open span (bounded), for
+    ``HeadroomEventHandler`` to tell a call made inside another from a new one."""
+
+    _parents: OrderedDict[str, str | None] = PrivateAttr(default_factory=OrderedDict)
+    _guard: threading.Lock = PrivateAttr(default_factory=threading.Lock)
+    on_exit: Callable[[str], None] | None = None
+
+    @classmethod
+    def class_name(cls) -> str:
+        return "HeadroomSpanTracker"
+
+    def lineage(self, span: str | None, depth: int) -> list[str]:
+        """``span`` and its open ancestors, nearest first, at most ``depth`` of them."""
+        out: list[str] = []
+        with self._guard:
+            while span is not None and len(out) < depth:
+                out.append(span)
+                span = self._parents.get(span)
+        return out
+
+    def span_enter(
+        self,
+        id_: str,
+        bound_args: inspect.BoundArguments,
+        instance: Any | None = None,
+        parent_id: str | None = None,
+        tags: dict[str, Any] | None = None,
+        **kwargs: Any,
+    ) -> None:
+        with self._guard:
+            self._parents[id_] = parent_id
+            while len(self._parents) > _MAX_SPANS:
+                self._parents.popitem(last=False)
+
+    def span_exit(
+        self,
+        id_: str,
+        bound_args: inspect.BoundArguments,
+        instance: Any | None = None,
+        result: Any | None = None,
+        **kwargs: Any,
+    ) -> None:
+        self._forget(id_)
+
+    def span_drop(
+        self,
+        id_: str,
+        bound_args: inspect.BoundArguments,
+        instance: Any | None = None,
+        err: BaseException | None = None,
+        **kwargs: Any,
+    ) -> None:
+        self._forget(id_)
+
+    def _forget(self, id_: str) -> None:
+        with self._guard:
+            self._parents.pop(id_, None)
+        if self.on_exit is not None:
+            self.on_exit(id_)
+
+    # BaseSpanHandler's abstract hooks: no span objects are kept.
+    def new_span(self, *args: Any, **kwargs: Any) -> None:
+        return None
+
+    def prepare_to_exit_span(self, *args: Any, **kwargs: Any) -> None:
+        return None
+
+    def prepare_to_drop_span(self, *args: Any, **kwargs: Any) -> None:
+        return None
+
+
+# -- the store ------------------------------------------------------------------------------
+
+
+class _Sink:
+    """Writes records to a store; a store that fails is logged once, never raised."""
+
+    def __init__(self, store_url: str, store: MetricsStore | None, owner: str) -> None:
+        self.owner = owner
+        self.where = store_url if store is None else repr(store)
+        self.dropped = 0
+        self._lock = threading.Lock()
+        self._warned = False
+        self._error: BaseException | None = None
+        self._owns = store is None
+        self._store = store
+        if store is None:
+            try:
+                self._store = open_store(store_url)
+            except StorageError as exc:  # a malformed URL (ConfigError) still raises
+                self._error = exc
+                self.warn(exc, f"cannot record metrics to {self.where}")
+
+    def write(self, m: RequestMetrics) -> None:
+        if self._store is None:
+            self._drop()
+            return
+        try:
+            self._store.record(m)
+        # Observer boundary: whatever a store raises, the user's run goes on (logged once).
+        except Exception as exc:
+            self._drop()
+            self.warn(exc, f"cannot record metrics to {self.where}")
+
+    def _drop(self) -> None:
+        with self._lock:
+            self.dropped += 1
+
+    def warn(self, exc: BaseException, what: str) -> None:
+        with self._lock:
+            if self._warned:
+                return
+            self._warned = True
+        logger.warning(
+            "%s: %s (%r); metrics are dropped and further failures are not logged",
+            self.owner,
+            what,
+            exc,
+        )
+
+    def require_store(self) -> MetricsStore:
+        if self._store is None:
+            raise StorageError(
+                f"metrics store {self.where} is unavailable: {self._error}"
+            ) from self._error
+        return self._store
+
+    def close(self) -> None:
+        if self._owns and self._store is not None:
+            self._store.close()
+
+
+# -- reading responses ------------------------------------------------------------------------
+
+
+def _get(obj: Any, key: str) -> Any:
+    if obj is None:
+        return None
+    return obj.get(key) if isinstance(obj, Mapping) else getattr(obj, key, None)
+
+
+def _int(value: Any) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else None
+
+
+def _first(*values: Any) -> int | None:
+    return next((v for v in map(_int, values) if v is not None), None)
+
+
+def _usage(response: Any) -> tuple[int | None, int | None, int | None]:
+    """(output, cached, input) tokens the provider reported, each None when absent: from
+    ``raw.usage`` (OpenAI or Anthropic SDK objects or dicts), else ``additional_kwargs``
+    (where LlamaIndex's OpenAI LLM puts ``prompt_tokens``/``completion_tokens``)."""
+    for source in (_get(_get(response, "raw"), "usage"), _get(response, "additional_kwargs")):
+        if source is None:
+            continue
+        output = _first(_get(source, "completion_tokens"), _get(source, "output_tokens"))
+        given = _first(_get(source, "prompt_tokens"), _get(source, "input_tokens"))
+        cached = _first(
+            _get(_get(source, "prompt_tokens_details"), "cached_tokens"),
+            _get(source, "cache_read_input_tokens"),
+        )
+        if output is not None or given is not None:
+            return output, cached, given
+    return None, None, None
+
+
+def _count_output(response: Any, tok: Tokenizer) -> int:
+    """Tokens of the generated text and tool calls, when the provider reported none."""
+    message = _get(response, "message")
+    if message is None:  # a CompletionResponse
+        return tok.count_text(str(_get(response, "text") or ""))
+    (neutral,) = to_neutral([message])
+    total = tok.count_text(message.content or "")
+    for call in neutral.get("tool_calls") or ():
+        total += tok.count_text(call["function"]["name"])
+        total += tok.count_text(call["function"]["arguments"])
+    return total

@@ -1,0 +1,315 @@
+"""``HeadroomLLM``: a LlamaIndex LLM that compresses the chat messages, then calls yours.
+
+::
+
+    llm = HeadroomLLM(llm=OpenAI(model="gpt-4o"))
+    llm.chat(history)                          # the wrapped LLM receives it compressed
+    agent = FunctionAgent(tools=[...], llm=llm)    # tool calling goes through
+
+It is a real ``FunctionCallingLLM``, so anything that takes an LLM takes it (query
+engines, chat engines, ``FunctionAgent``, ``AgentWorkflow``, structured prediction):
+
+- ``chat``/``achat``/``stream_chat``/``astream_chat``: the messages go through
+  ``to_neutral`` -> :func:`headroom_core.compress` -> ``from_neutral`` (CPU-bound work
+  off the event loop in the async variants), then to the wrapped LLM's same method; what
+  it returns is returned as is (a stream is the wrapped LLM's own generator). Tool calls
+  and their results stay paired: the core never splits a tool unit.
+- ``complete``/``acomplete``/``stream_complete``/``astream_complete``: passed through
+  unchanged. A completion prompt is one string in which the core cannot tell tool output
+  from instructions, so nothing is cut (``HeadroomNodePostprocessor`` is the place to
+  shrink retrieved context before it is formatted into a prompt).
+- Tool calling: ``_prepare_chat_with_tools``, ``_validate_chat_with_tools_response`` and
+  ``get_tool_calls_from_response`` are the wrapped LLM's, so its own tool format and
+  parsing apply; ``chat_with_tools`` and friends then chat through the wrapper (compressed).
+- ``metadata`` is the wrapped LLM's (context window, ``is_chat_model``,
+  ``is_function_calling_model``, model name); the prompt settings (``system_prompt``,
+  ``messages_to_prompt``, ``completion_to_prompt``, ``query_wrapper_prompt``,
+  ``output_parser``, ``pydantic_program_mode``) and the ``callback_manager`` are taken from
+  it unless given, so ``predict``/``stream`` format prompts exactly as the wrapped LLM does.
+
+Every compression dispatches a :class:`HeadroomCompressionEvent` on the instrumentation
+dispatcher, inside the wrapper's span and right before the wrapped LLM's call, carrying
+tokens before and after, the transforms, the model and the mode
+(``HeadroomEventHandler`` attaches it to that call's metrics row).
+
+Failure policy: a :class:`~headroom_core.errors.BudgetError` propagates (the request cannot
+fit ``max_tokens`` or the model's window); any other error inside the compression sends
+the messages unchanged, is logged (logger ``"headroom_integrations"``) and reported in
+the event's ``failures``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+from llama_index.core.base.llms.types import (
+    ChatMessage,
+    ChatResponse,
+    ChatResponseAsyncGen,
+    ChatResponseGen,
+    CompletionResponse,
+    CompletionResponseAsyncGen,
+    CompletionResponseGen,
+    LLMMetadata,
+)
+from llama_index.core.bridge.pydantic import Field, model_validator
+from llama_index.core.instrumentation import get_dispatcher
+from llama_index.core.instrumentation.events import BaseEvent
+from llama_index.core.llms.function_calling import FunctionCallingLLM
+from llama_index.core.llms.llm import LLM, ToolSelection
+
+from headroom_core.config import HeadroomConfig, Mode
+from headroom_core.errors import BudgetError
+from headroom_core.pipeline import compress
+
+from ._convert import from_neutral, to_neutral
+
+if TYPE_CHECKING:
+    from llama_index.core.tools.types import BaseTool
+
+__all__ = ["HeadroomCompressionEvent", "HeadroomLLM"]
+
+logger = logging.getLogger("headroom_integrations")
+dispatcher = get_dispatcher(__name__)
+
+_DEFAULT_MODEL = "gpt-4o"
+_UNNAMED = frozenset({"", "unknown"})  # LLMMetadata.model_name when the LLM names none
+# Settings taken from the wrapped LLM unless given to the wrapper.
+_INHERITED = (
+    "callback_manager",
+    "system_prompt",
+    "messages_to_prompt",
+    "completion_to_prompt",
+    "query_wrapper_prompt",
+    "output_parser",
+    "pydantic_program_mode",
+)
+
+
+class HeadroomCompressionEvent(BaseEvent):
+    """What one ``HeadroomLLM`` call did to the messages before the wrapped LLM got them.
+
+    ``span_id`` is the wrapper's span (the wrapped LLM's call is its child);
+    ``messages`` (left out of ``model_dump``) are the very objects that were sent.
+    """
+
+    tokens_before: int = Field(description="Tokens of the messages the wrapper received.")
+    tokens_after: int = Field(description="Tokens of the messages sent to the wrapped LLM.")
+    tokens_saved: int = Field(description="max(0, tokens_before - tokens_after).")
+    transforms_applied: list[str] = Field(default_factory=list)
+    model: str = Field(description="Model name used to count tokens.")
+    mode: str = Field(description="optimize, audit or off.")
+    failures: list[str] = Field(default_factory=list, description="Errors passed through.")
+    messages: list[ChatMessage] = Field(default_factory=list, exclude=True, repr=False)
+
+    @classmethod
+    def class_name(cls) -> str:
+        return "HeadroomCompressionEvent"
+
+
+class HeadroomLLM(FunctionCallingLLM):
+    """An LLM that compresses the chat messages with headroom, then calls ``llm``."""
+
+    llm: LLM = Field(description="The LLM to call (any LlamaIndex LLM).")
+    model: str | None = Field(
+        default=None,
+        description="Model name for token counting and the context window; None: the "
+        "wrapped LLM's metadata.model_name, or 'gpt-4o' when it names none.",
+    )
+    mode: Mode | None = Field(
+        default=None, description="optimize, audit or off; None: the config's mode."
+    )
+    config: HeadroomConfig | None = Field(
+        default=None, description="Core settings; None: HeadroomConfig() defaults."
+    )
+    query: str | None = Field(
+        default=None,
+        description="Relevance query for every cut; None: each tool output is ranked "
+        "against the user turn it served.",
+    )
+    max_tokens: int | None = Field(
+        default=None,
+        gt=0,
+        description="Window the request must fit; None: the model's context limit.",
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _inherit_settings(cls, data: Any) -> Any:
+        if isinstance(data, dict) and isinstance(data.get("llm"), LLM):
+            inner = data["llm"]
+            data = {**{k: getattr(inner, k) for k in _INHERITED if hasattr(inner, k)}, **data}
+        return data
+
+    @classmethod
+    def class_name(cls) -> str:
+        return "HeadroomLLM"
+
+    @property
+    def metadata(self) -> LLMMetadata:
+        return self.llm.metadata
+
+    @property
+    def counting_model(self) -> str:
+        """The model name tokens are counted with."""
+        if self.model:
+            return self.model
+        name = self.llm.metadata.model_name
+        return name if name not in _UNNAMED else _DEFAULT_MODEL
+
+    # -- compression ----------------------------------------------------------------
+
+    def _compress(
+        self, messages: Sequence[ChatMessage]
+    ) -> tuple[list[ChatMessage], HeadroomCompressionEvent]:
+        """The messages to send and the event to dispatch. Only BudgetError escapes."""
+        model = self.counting_model
+        mode = self.mode or (self.config.mode if self.config else "optimize")
+        try:
+            result = compress(
+                to_neutral(messages),
+                model=model,
+                query=self.query,
+                config=self.config,
+                mode=mode,
+                max_tokens=self.max_tokens,
+            )
+            out = from_neutral(result.messages) if result.mode == "optimize" else list(messages)
+        except BudgetError:
+            raise
+        except Exception as exc:  # the adapter's fail-open boundary: the call goes on unchanged
+            logger.warning("headroom compression failed; passing the messages through: %r", exc)
+            failure = f"{type(exc).__name__}: {exc}"
+            return list(messages), _event(0, 0, (), model, mode, (failure,), messages)
+        event = _event(
+            result.tokens_before,
+            result.tokens_after,
+            result.transforms_applied,
+            model,
+            result.mode,
+            result.failures,
+            out,
+        )
+        return out, event
+
+    def _compressed(self, messages: Sequence[ChatMessage]) -> list[ChatMessage]:
+        out, event = self._compress(messages)
+        dispatcher.event(event)
+        return out
+
+    async def _acompressed(self, messages: Sequence[ChatMessage]) -> list[ChatMessage]:
+        # Tokenising and parsing large tool outputs is CPU-bound: off the event loop.
+        out, event = await asyncio.to_thread(self._compress, messages)
+        dispatcher.event(event)
+        return out
+
+    # -- chat: compressed -----------------------------------------------------------
+
+    def chat(self, messages: Sequence[ChatMessage], **kwargs: Any) -> ChatResponse:
+        return self.llm.chat(self._compressed(messages), **kwargs)
+
+    async def achat(self, messages: Sequence[ChatMessage], **kwargs: Any) -> ChatResponse:
+        return await self.llm.achat(await self._acompressed(messages), **kwargs)
+
+    def stream_chat(self, messages: Sequence[ChatMessage], **kwargs: Any) -> ChatResponseGen:
+        return self.llm.stream_chat(self._compressed(messages), **kwargs)
+
+    async def astream_chat(
+        self, messages: Sequence[ChatMessage], **kwargs: Any
+    ) -> ChatResponseAsyncGen:
+        return await self.llm.astream_chat(await self._acompressed(messages), **kwargs)
+
+    # -- completion: passed through -------------------------------------------------
+
+    def complete(self, prompt: str, formatted: bool = False, **kwargs: Any) -> CompletionResponse:
+        return self.llm.complete(prompt, formatted=formatted, **kwargs)
+
+    async def acomplete(
+        self, prompt: str, formatted: bool = False, **kwargs: Any
+    ) -> CompletionResponse:
+        return await self.llm.acomplete(prompt, formatted=formatted, **kwargs)
+
+    def stream_complete(
+        self, prompt: str, formatted: bool = False, **kwargs: Any
+    ) -> CompletionResponseGen:
+        return self.llm.stream_complete(prompt, formatted=formatted, **kwargs)
+
+    async def astream_complete(
+        self, prompt: str, formatted: bool = False, **kwargs: Any
+    ) -> CompletionResponseAsyncGen:
+        return await self.llm.astream_complete(prompt, formatted=formatted, **kwargs)
+
+    # -- tool calling: the wrapped LLM's --------------------------------------------
+
+    def _function_calling(self, what: str) -> FunctionCallingLLM:
+        if isinstance(self.llm, FunctionCallingLLM):
+            return self.llm
+        raise NotImplementedError(
+            f"HeadroomLLM.{what}: the wrapped {type(self.llm).__name__} is not a FunctionCallingLLM"
+        )
+
+    def _prepare_chat_with_tools(
+        self,
+        tools: Sequence[BaseTool],
+        user_msg: str | ChatMessage | None = None,
+        chat_history: list[ChatMessage] | None = None,
+        verbose: bool = False,
+        allow_parallel_tool_calls: bool = False,
+        tool_required: bool = False,
+        **kwargs: Any,
+    ) -> dict[str, Any]:
+        # The compat entry point passes tool_required only to LLMs whose signature has it.
+        return self._function_calling("chat_with_tools")._prepare_chat_with_tools_compat(
+            tools,
+            user_msg=user_msg,
+            chat_history=chat_history,
+            verbose=verbose,
+            allow_parallel_tool_calls=allow_parallel_tool_calls,
+            tool_required=tool_required,
+            **kwargs,
+        )
+
+    def _validate_chat_with_tools_response(
+        self,
+        response: ChatResponse,
+        tools: Sequence[BaseTool],
+        allow_parallel_tool_calls: bool = False,
+        **kwargs: Any,
+    ) -> ChatResponse:
+        return self._function_calling("chat_with_tools")._validate_chat_with_tools_response(
+            response, tools, allow_parallel_tool_calls=allow_parallel_tool_calls, **kwargs
+        )
+
+    def get_tool_calls_from_response(
+        self,
+        response: ChatResponse,
+        error_on_no_tool_call: bool = True,
+        **kwargs: Any,
+    ) -> list[ToolSelection]:
+        return self._function_calling("get_tool_calls_from_response").get_tool_calls_from_response(
+            response, error_on_no_tool_call=error_on_no_tool_call, **kwargs
+        )
+
+
+def _event(
+    before: int,
+    after: int,
+    transforms: Sequence[str],
+    model: str,
+    mode: str,
+    failures: Sequence[str],
+    sent: Sequence[ChatMessage],
+) -> HeadroomCompressionEvent:
+    return HeadroomCompressionEvent(
+        tokens_before=before,
+        tokens_after=after,
+        tokens_saved=max(0, before - after),
+        transforms_applied=list(transforms),
+        model=model,
+        mode=mode,
+        failures=list(failures),
+        messages=list(sent),
+    )
