@@ -16,15 +16,17 @@ For the query of the call, in this order:
    least ``dedupe_threshold`` with a better-ranked node's is left out (deterministic).
 3. **Compress by content type** (``compress_content``): each node's text goes through the
    core's router (JSON, search results, logs, code, prose). Prose is left alone unless it
-   is very long (the core's own threshold), so the passages of a typical RAG answer pass
-   through untouched.
+   is very long (the core's threshold, 2,000 tokens), so the passages of a typical RAG
+   answer pass through untouched.
 4. **Fit** ``token_budget`` (tokens of what the LLM reads: each node's LLM view plus one
    token per separator, counted for ``model``): nodes are taken best-ranked first; a node
    that does not fit whole is cut to its sentences (lines for code, logs and JSON) most
    relevant to the query, kept in their original order, and ends with
    ``[headroom: N chars cut; ref=<ref>]``. When nodes are left out for the budget, the last
    node returned ends with ``[headroom: K nodes left out to fit the token budget;
-   ref=<ref>]``. Without a budget, every node is kept.
+   ref=<ref>]`` (in its metadata only when the budget cannot hold that marker next to any
+   content). A budget too small for any one sentence returns no node. Without a budget,
+   every node is kept.
 5. **Order** the result: retrieval order (``order="original"``) or rank (``"score"``).
 
 Nodes are copied, never changed: ids, relationships, embeddings and metadata survive on the
@@ -39,7 +41,8 @@ carries, in metadata keys hidden from the LLM and embedding views:
   nodes left out for the budget (each as ``[node <id>]`` and its text).
 
 Every original is kept in the CCR store (``store``, else the core's default store), so
-``headroom_core.ccr.retrieve(ref)`` or the ``headroom_retrieve`` tool gives it back.
+``headroom_core.ccr.retrieve(ref)`` (what the ``headroom_retrieve`` tool answers) gives it
+back.
 ``apostprocess_nodes`` runs the same work in a worker thread (LlamaIndex's default), off the
 event loop.
 """
