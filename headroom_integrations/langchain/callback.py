@@ -48,12 +48,13 @@ from langchain_core.callbacks import AsyncCallbackHandler, BaseCallbackHandler
 from langchain_core.messages import BaseMessage
 from langchain_core.outputs import LLMResult
 
-from headroom_core.errors import ConfigError, StorageError
-from headroom_core.metrics import MetricsStore, RequestMetrics, Summary, open_store
+from headroom_core.errors import ConfigError
+from headroom_core.metrics import MetricsStore, RequestMetrics, Summary
 from headroom_core.metrics.records import MODES
 from headroom_core.providers import provider_for_model
 from headroom_core.tokens import count_tokens_messages, get_tokenizer
 from headroom_core.waste import detect_waste
+from headroom_integrations._sink import MetricsSink
 
 from ._convert import to_neutral
 from .runnable import EVENT_NAME  # dispatched by every entry point before the call
@@ -104,23 +105,12 @@ class _Recorder:
             raise ConfigError(f"mode: expected 'optimize' or 'audit', got {mode!r}")
         self.model = model
         self.mode = mode
-        self.where = store_url if store is None else repr(store)  # named in errors
-        self.dropped = 0  # records that could not be stored
+        self.sink = MetricsSink(store_url, store, "HeadroomCallbackHandler")
         self._lock = threading.Lock()
         self._parents: OrderedDict[UUID, UUID | None] = OrderedDict()
         self._calls: OrderedDict[UUID, _Call] = OrderedDict()
         self._by_run: dict[UUID, list[_Event]] = {}  # run -> events that may apply under it
         self._pending: dict[int, _Event] = {}  # id -> event, oldest first
-        self._warned = False
-        self._store_error: BaseException | None = None
-        self._owns_store = store is None
-        self._store = store
-        if store is None:
-            try:
-                self._store = open_store(store_url)
-            except StorageError as exc:  # a malformed URL (ConfigError) still raises
-                self._store_error = exc
-                self._warn(exc)
 
     # -- run tree and compression events -------------------------------------------
 
@@ -295,46 +285,20 @@ class _Recorder:
             extra=extra,
         )
 
-    # -- the store -----------------------------------------------------------------
+    # -- the store (see headroom_integrations._sink) ------------------------------
+
+    @property
+    def dropped(self) -> int:
+        return self.sink.dropped
 
     def write(self, m: RequestMetrics) -> None:
-        store = self._store
-        if store is None:
-            self._drop()
-            return
-        try:
-            store.record(m)
-        # Observer boundary: whatever a store raises, the user's run goes on (logged once).
-        except Exception as exc:
-            self._drop()
-            self._warn(exc)
-
-    def _drop(self) -> None:
-        with self._lock:
-            self.dropped += 1
-
-    def _warn(self, exc: BaseException) -> None:
-        with self._lock:
-            if self._warned:
-                return
-            self._warned = True
-        logger.warning(
-            "HeadroomCallbackHandler: cannot record metrics to %s (%s); metrics are "
-            "dropped and further failures are not logged",
-            self.where,
-            exc,
-        )
+        self.sink.write(m)
 
     def require_store(self) -> MetricsStore:
-        if self._store is None:
-            raise StorageError(
-                f"metrics store {self.where} is unavailable: {self._store_error}"
-            ) from self._store_error
-        return self._store
+        return self.sink.require_store()
 
     def close(self) -> None:
-        if self._owns_store and self._store is not None:
-            self._store.close()
+        self.sink.close()
 
 
 def _public(message: Mapping[str, Any]) -> dict[str, Any]:

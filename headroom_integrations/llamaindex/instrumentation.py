@@ -68,12 +68,13 @@ from llama_index.core.instrumentation.events.span import SpanDropEvent
 from llama_index.core.instrumentation.span import BaseSpan
 from llama_index.core.instrumentation.span_handlers import BaseSpanHandler
 
-from headroom_core.errors import ConfigError, StorageError
-from headroom_core.metrics import MetricsStore, RequestMetrics, Summary, open_store
+from headroom_core.errors import ConfigError
+from headroom_core.metrics import MetricsStore, RequestMetrics, Summary
 from headroom_core.metrics.records import MODES
 from headroom_core.providers import provider_for_model
 from headroom_core.tokens import Tokenizer, get_tokenizer
 from headroom_core.waste import detect_waste
+from headroom_integrations._sink import MetricsSink
 
 from ._convert import to_neutral
 from .llm import HeadroomCompressionEvent
@@ -117,7 +118,7 @@ class HeadroomEventHandler(BaseEventHandler):
     model: str | None = None
     mode: HandlerMode = "optimize"
 
-    _sink: _Sink = PrivateAttr()
+    _sink: MetricsSink = PrivateAttr()
     _spans: SpanTracker = PrivateAttr()
     _lock: threading.Lock = PrivateAttr(default_factory=threading.Lock)
     _calls: OrderedDict[str | None, _Call] = PrivateAttr(default_factory=OrderedDict)
@@ -147,7 +148,7 @@ class HeadroomEventHandler(BaseEventHandler):
         if mode not in get_args(HandlerMode):
             raise ConfigError(f"mode: expected 'optimize' or 'audit', got {mode!r}")
         super().__init__(store_url=store_url, model=model, mode=mode)
-        self._sink = _Sink(store_url, store, "HeadroomEventHandler")
+        self._sink = MetricsSink(store_url, store, "HeadroomEventHandler")
         self._spans = SpanTracker()
         self._spans.on_exit = self._span_exited
 
@@ -479,67 +480,6 @@ class SpanTracker(BaseSpanHandler[BaseSpan]):
 
     def prepare_to_drop_span(self, *args: Any, **kwargs: Any) -> None:
         return None
-
-
-# -- the store ------------------------------------------------------------------------------
-
-
-class _Sink:
-    """Writes records to a store; a store that fails is logged once, never raised."""
-
-    def __init__(self, store_url: str, store: MetricsStore | None, owner: str) -> None:
-        self.owner = owner
-        self.where = store_url if store is None else repr(store)
-        self.dropped = 0
-        self._lock = threading.Lock()
-        self._warned = False
-        self._error: BaseException | None = None
-        self._owns = store is None
-        self._store = store
-        if store is None:
-            try:
-                self._store = open_store(store_url)
-            except StorageError as exc:  # a malformed URL (ConfigError) still raises
-                self._error = exc
-                self.warn(exc, f"cannot record metrics to {self.where}")
-
-    def write(self, m: RequestMetrics) -> None:
-        if self._store is None:
-            self._drop()
-            return
-        try:
-            self._store.record(m)
-        # Observer boundary: whatever a store raises, the user's run goes on (logged once).
-        except Exception as exc:
-            self._drop()
-            self.warn(exc, f"cannot record metrics to {self.where}")
-
-    def _drop(self) -> None:
-        with self._lock:
-            self.dropped += 1
-
-    def warn(self, exc: BaseException, what: str) -> None:
-        with self._lock:
-            if self._warned:
-                return
-            self._warned = True
-        logger.warning(
-            "%s: %s (%r); metrics are dropped and further failures are not logged",
-            self.owner,
-            what,
-            exc,
-        )
-
-    def require_store(self) -> MetricsStore:
-        if self._store is None:
-            raise StorageError(
-                f"metrics store {self.where} is unavailable: {self._error}"
-            ) from self._error
-        return self._store
-
-    def close(self) -> None:
-        if self._owns and self._store is not None:
-            self._store.close()
 
 
 # -- reading responses ------------------------------------------------------------------------
