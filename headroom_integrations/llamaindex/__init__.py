@@ -13,8 +13,9 @@ Needs LlamaIndex: ``pip install "headroom-context[llamaindex]"``.
 
 from __future__ import annotations
 
-from importlib import import_module
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from .._lazy import lazy_exports
 
 _HINT = (
     'headroom_integrations.llamaindex needs LlamaIndex: pip install "headroom-context[llamaindex]"'
@@ -42,20 +43,7 @@ _LAZY: dict[str, str] = {
 }
 
 
-def __getattr__(name: str) -> Any:
-    module_name = _LAZY.get(name)
-    if module_name is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    qualified = f"{__name__}.{module_name}"
-    try:
-        module = import_module(qualified)
-    except ModuleNotFoundError as exc:
-        if exc.name == qualified:
-            raise AttributeError(f"{name} is not available: {qualified} is missing") from exc
-        raise ImportError(f"{name} needs {exc.name!r}: {_HINT.split(': ', 1)[1]}") from exc
-    value = getattr(module, name)
-    globals()[name] = value
-    return value
+__getattr__ = lazy_exports(__name__, _LAZY, _HINT.split(": ", 1)[1])
 
 
 def __dir__() -> list[str]:
