@@ -15,7 +15,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 from .config import HeadroomConfig, IntelligentContextConfig, Mode, RollingWindowConfig
 from .errors import BudgetError
@@ -191,7 +191,10 @@ class CompressResult:
 
 @dataclass(frozen=True, slots=True)
 class SimulationResult:
-    """What :func:`simulate` returns: the plan, with nothing changed or sent."""
+    """What :func:`simulate` returns: the plan, with nothing changed or sent.
+
+    ``request``: set by the provider-client wrapper, the request body that would be sent
+    (``model``, ``messages``, and ``system``/``tools`` where the API has them)."""
 
     tokens_before: int
     tokens_after: int
@@ -202,6 +205,7 @@ class SimulationResult:
     estimated_cost_saving: float | None
     messages: list[Message]
     failures: tuple[str, ...] = ()
+    request: dict[str, Any] | None = None
 
 
 def compress(

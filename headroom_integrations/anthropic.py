@@ -1,0 +1,189 @@
+"""The Anthropic surface of ``HeadroomClient``: ``client.messages``.
+
+``create`` (``stream=True`` included) and ``stream`` compress ``system`` + ``messages`` per
+the call's mode (through the neutral format and back, with tool_use/tool_result blocks kept
+paired), strip the ``headroom_*`` parameters and forward everything else untouched; a
+request that needs no change is forwarded as the caller built it, byte for byte.
+``simulate`` returns a :class:`~headroom_core.pipeline.SimulationResult` whose ``messages``
+are what would be sent, in the Messages API form (``request`` has ``system`` too). Every
+other attribute (``count_tokens``, ``batches``, ``with_raw_response``, ...) is the SDK's own.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import TYPE_CHECKING, Any
+
+from headroom_core.errors import ConfigError
+from headroom_core.messages import from_anthropic, to_anthropic
+from headroom_core.pipeline import SimulationResult
+
+from ._calls import as_int, managed, send_async, send_sync
+from ._client_core import Plan, Usage, pop_options
+
+if TYPE_CHECKING:
+    from .client import HeadroomClient
+
+
+def _usage(message: Any) -> Usage | None:
+    """Usage of a Message (or of a stream's final snapshot). Input = uncached + cache reads
+    + cache writes, as the API bills it."""
+    u = getattr(message, "usage", None)
+    if u is None:
+        return None
+    parts = [
+        as_int(getattr(u, k, None))
+        for k in ("input_tokens", "cache_read_input_tokens", "cache_creation_input_tokens")
+    ]
+    known = [p for p in parts if p is not None]
+    return Usage(
+        input_tokens=sum(known) if known else None,
+        output_tokens=as_int(getattr(u, "output_tokens", None)),
+        cached_tokens=parts[1],
+    )
+
+
+def _fold(seen: Usage, event: Any) -> Usage:
+    """message_start carries the input usage; each message_delta the output so far."""
+    kind = getattr(event, "type", None)
+    if kind == "message_start":
+        return _usage(getattr(event, "message", None)) or seen
+    if kind == "message_delta":
+        u = getattr(event, "usage", None)
+        output = as_int(getattr(u, "output_tokens", None))
+        return dataclasses.replace(seen, output_tokens=output) if output is not None else seen
+    return seen
+
+
+def _final(stream: Any) -> Usage | None:
+    return _usage(stream.current_message_snapshot)
+
+
+def _request(kwargs: dict[str, Any]) -> dict[str, Any] | None:
+    """The part of the call we read: ``messages`` and ``system`` (when it is given)."""
+    messages = kwargs.get("messages")
+    if not isinstance(messages, list):
+        try:
+            messages = kwargs["messages"] = list(messages)  # type: ignore[arg-type]
+        except TypeError:
+            return None
+    body: dict[str, Any] = {"messages": messages}
+    if isinstance(kwargs.get("system"), (str, list)):
+        body["system"] = kwargs["system"]
+    return body
+
+
+def _prepare(
+    owner: HeadroomClient, kwargs: dict[str, Any], api: str
+) -> tuple[Plan | None, dict[str, Any]]:
+    options = pop_options(kwargs, owner.default_mode)
+    model = kwargs.get("model")
+    body = _request(kwargs) if "messages" in kwargs else None
+    if not isinstance(model, str) or body is None:
+        return None, kwargs  # the SDK says what is missing
+    tools = kwargs.get("tools")
+    plan = owner.engine.prepare(
+        _neutral(body),
+        model=model,
+        tools=tools if isinstance(tools, list) else None,
+        options=options,
+        reply_tokens=as_int(kwargs.get("max_tokens")),
+        api=api,
+    )
+    if plan.messages is not None:
+        kwargs = _with_messages(kwargs, plan.messages)
+    return plan, kwargs
+
+
+def _neutral(body: dict[str, Any]) -> list[dict[str, Any]]:
+    messages, _ = from_anthropic(body)
+    return messages
+
+
+def _with_messages(kwargs: dict[str, Any], messages: list[dict[str, Any]]) -> dict[str, Any]:
+    body = to_anthropic(messages)
+    out = {k: v for k, v in kwargs.items() if k != "system"}
+    out["messages"] = body["messages"]
+    if "system" in body:
+        out["system"] = body["system"]
+    elif "system" in kwargs and not isinstance(kwargs["system"], (str, list)):
+        out["system"] = kwargs["system"]  # an SDK sentinel (omit): forwarded as given
+    return out
+
+
+def _simulate(owner: HeadroomClient, kwargs: dict[str, Any]) -> SimulationResult:
+    options = pop_options(kwargs, "optimize")
+    model = kwargs.get("model")
+    body = _request(kwargs) if "messages" in kwargs else None
+    if not isinstance(model, str) or body is None:
+        raise ConfigError("simulate: model= (a str) and messages= (a list) are required")
+    tools = kwargs.get("tools")
+    sim, result = owner.engine.simulate(
+        _neutral(body),
+        model=model,
+        tools=tools if isinstance(tools, list) else None,
+        options=options,
+        reply_tokens=as_int(kwargs.get("max_tokens")),
+    )
+    request = {"model": model, **to_anthropic(result.messages)}
+    if isinstance(tools, list):
+        request["tools"] = tools
+    return dataclasses.replace(sim, messages=request["messages"], request=request)
+
+
+class _Base:
+    def __init__(self, owner: HeadroomClient, inner: Any) -> None:
+        self._owner = owner
+        self._inner = inner
+
+    def simulate(self, **kwargs: Any) -> SimulationResult:
+        """What optimize mode would send; no API call, nothing recorded. Raises BudgetError
+        when the request cannot fit the model's window."""
+        return _simulate(self._owner, kwargs)
+
+    def stream(self, **kwargs: Any) -> Any:
+        """``messages.stream(...)``: the SDK's stream manager, request compressed, recorded
+        when its ``with`` block ends (usage from the final message snapshot)."""
+        plan, kwargs = _prepare(self._owner, kwargs, "messages.stream")
+        manager = self._inner.stream(**kwargs)
+        return manager if plan is None else managed(self._owner.engine, plan, manager, _final)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._inner, name)
+
+
+class Messages(_Base):
+    """``messages`` of a ``HeadroomClient`` around ``anthropic.Anthropic``."""
+
+    def create(self, **kwargs: Any) -> Any:
+        plan, kwargs = _prepare(self._owner, kwargs, "messages.create")
+        if plan is None:
+            return self._inner.create(**kwargs)
+        return send_sync(
+            self._owner.engine,
+            plan,
+            lambda: self._inner.create(**kwargs),
+            stream=kwargs.get("stream") is True,
+            read=_usage,
+            fold=_fold,
+        )
+
+
+class AsyncMessages(_Base):
+    """``messages`` of a ``HeadroomClient`` around ``anthropic.AsyncAnthropic``."""
+
+    async def create(self, **kwargs: Any) -> Any:
+        plan, kwargs = _prepare(self._owner, kwargs, "messages.create")
+        if plan is None:
+            return await self._inner.create(**kwargs)
+        return await send_async(
+            self._owner.engine,
+            plan,
+            lambda: self._inner.create(**kwargs),
+            stream=kwargs.get("stream") is True,
+            read=_usage,
+            fold=_fold,
+        )
+
+
+__all__ = ["AsyncMessages", "Messages"]

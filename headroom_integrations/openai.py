@@ -1,0 +1,172 @@
+"""The OpenAI surface of ``HeadroomClient``: ``client.chat.completions``.
+
+``create`` (``stream=True`` included), ``parse`` and ``stream`` compress ``messages`` per
+the call's mode, strip the ``headroom_*`` parameters and forward everything else untouched;
+``simulate`` returns a :class:`~headroom_core.pipeline.SimulationResult` and sends nothing.
+Every other attribute (``retrieve``, ``list``, ``with_raw_response``, ...) is the SDK's own
+and is not compressed. No ``openai`` import is needed here: the wrapped client brings it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import TYPE_CHECKING, Any
+
+from headroom_core.errors import ConfigError
+from headroom_core.pipeline import SimulationResult
+
+from ._calls import as_int, managed, send_async, send_sync
+from ._client_core import Plan, Usage, pop_options
+
+if TYPE_CHECKING:
+    from .client import HeadroomClient
+
+
+def _usage(response: Any) -> Usage | None:
+    """Usage of a ChatCompletion or of a stream chunk (the last one, with include_usage)."""
+    u = getattr(response, "usage", None)
+    if u is None:
+        return None
+    details = getattr(u, "prompt_tokens_details", None)
+    return Usage(
+        input_tokens=as_int(getattr(u, "prompt_tokens", None)),
+        output_tokens=as_int(getattr(u, "completion_tokens", None)),
+        cached_tokens=as_int(getattr(details, "cached_tokens", None)),
+    )
+
+
+def _fold(seen: Usage, chunk: Any) -> Usage:
+    return _usage(chunk) or seen
+
+
+def _final(stream: Any) -> Usage | None:
+    return _usage(stream.current_completion_snapshot)
+
+
+def _prepare(
+    owner: HeadroomClient, kwargs: dict[str, Any], api: str
+) -> tuple[Plan | None, dict[str, Any]]:
+    """The plan and the arguments to forward. A call the SDK itself will reject (no model
+    or messages) is forwarded as it is, unrecorded, so the SDK says what is wrong."""
+    options = pop_options(kwargs, owner.default_mode)
+    model = kwargs.get("model")
+    if not isinstance(model, str) or "messages" not in kwargs:
+        return None, kwargs
+    messages = kwargs["messages"]
+    if not isinstance(messages, list):
+        try:  # any iterable is accepted by the SDK; read it once, forward the list
+            messages = kwargs["messages"] = list(messages)
+        except TypeError:
+            return None, kwargs
+    reply = as_int(kwargs.get("max_completion_tokens")) or as_int(kwargs.get("max_tokens"))
+    tools = kwargs.get("tools")
+    plan = owner.engine.prepare(
+        messages,
+        model=model,
+        tools=tools if isinstance(tools, list) else None,
+        options=options,
+        reply_tokens=reply,
+        api=api,
+    )
+    if plan.messages is not None:
+        kwargs = {**kwargs, "messages": plan.messages}
+    return plan, kwargs
+
+
+def _simulate(owner: HeadroomClient, kwargs: dict[str, Any]) -> SimulationResult:
+    options = pop_options(kwargs, "optimize")
+    model, messages = kwargs.get("model"), kwargs.get("messages")
+    if not isinstance(model, str) or messages is None:
+        raise ConfigError("simulate: model= (a str) and messages= are required")
+    tools = kwargs.get("tools")
+    reply = as_int(kwargs.get("max_completion_tokens")) or as_int(kwargs.get("max_tokens"))
+    tools = tools if isinstance(tools, list) else None
+    sim, _ = owner.engine.simulate(
+        list(messages), model=model, tools=tools, options=options, reply_tokens=reply
+    )
+    request: dict[str, Any] = {"model": model, "messages": sim.messages}
+    if tools:
+        request["tools"] = tools
+    return dataclasses.replace(sim, request=request)
+
+
+class _Base:
+    def __init__(self, owner: HeadroomClient, inner: Any) -> None:
+        self._owner = owner
+        self._inner = inner
+
+    def simulate(self, **kwargs: Any) -> SimulationResult:
+        """What optimize mode would send for this request; no API call, nothing recorded.
+        Raises BudgetError when the request cannot fit the model's window."""
+        return _simulate(self._owner, kwargs)
+
+    def stream(self, **kwargs: Any) -> Any:
+        """``chat.completions.stream(...)``: the SDK's stream manager, request compressed,
+        recorded when its ``with`` block ends."""
+        plan, kwargs = _prepare(self._owner, kwargs, "chat.completions.stream")
+        manager = self._inner.stream(**kwargs)
+        return manager if plan is None else managed(self._owner.engine, plan, manager, _final)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._inner, name)
+
+
+class ChatCompletions(_Base):
+    """``chat.completions`` of a ``HeadroomClient`` around ``openai.OpenAI``."""
+
+    def create(self, **kwargs: Any) -> Any:
+        return self._send("chat.completions.create", kwargs, self._inner.create)
+
+    def parse(self, **kwargs: Any) -> Any:
+        return self._send("chat.completions.parse", kwargs, self._inner.parse)
+
+    def _send(self, api: str, kwargs: dict[str, Any], method: Any) -> Any:
+        plan, kwargs = _prepare(self._owner, kwargs, api)
+        if plan is None:
+            return method(**kwargs)
+        return send_sync(
+            self._owner.engine,
+            plan,
+            lambda: method(**kwargs),
+            stream=kwargs.get("stream") is True,
+            read=_usage,
+            fold=_fold,
+        )
+
+
+class AsyncChatCompletions(_Base):
+    """``chat.completions`` of a ``HeadroomClient`` around ``openai.AsyncOpenAI``."""
+
+    async def create(self, **kwargs: Any) -> Any:
+        return await self._send("chat.completions.create", kwargs, self._inner.create)
+
+    async def parse(self, **kwargs: Any) -> Any:
+        return await self._send("chat.completions.parse", kwargs, self._inner.parse)
+
+    async def _send(self, api: str, kwargs: dict[str, Any], method: Any) -> Any:
+        plan, kwargs = _prepare(self._owner, kwargs, api)
+        if plan is None:
+            return await method(**kwargs)
+        return await send_async(
+            self._owner.engine,
+            plan,
+            lambda: method(**kwargs),
+            stream=kwargs.get("stream") is True,
+            read=_usage,
+            fold=_fold,
+        )
+
+
+class Chat:
+    """``client.chat``: ``completions`` wrapped, everything else the SDK's own."""
+
+    def __init__(self, owner: HeadroomClient, inner: Any, is_async: bool) -> None:
+        self._inner = inner
+        cls = AsyncChatCompletions if is_async else ChatCompletions
+        self.completions = cls(owner, inner.completions)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._inner, name)
+
+
+__all__ = ["AsyncChatCompletions", "Chat", "ChatCompletions"]
