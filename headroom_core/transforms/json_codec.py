@@ -53,7 +53,7 @@ def encode(data: Any) -> Any:
         return {k: encode(v) for k, v in data.items()}
     if isinstance(data, list):
         table = _table(data)
-        if table is not None and len(orjson.dumps(table)) < len(orjson.dumps(data)):
+        if table is not None and len(_key(table)) < len(_key(data)):
             return table
         return _repeats([encode(v) for v in data])
     return data
