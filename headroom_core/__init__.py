@@ -40,6 +40,7 @@ if TYPE_CHECKING:
         simulate,
     )
     from .providers import AnthropicProvider, OpenAIProvider
+    from .report import generate_report
     from .tokens import Tokenizer, count_tokens_messages, count_tokens_text
     from .waste import WasteSignals, detect_waste
 
@@ -86,6 +87,7 @@ _EXPORTS: dict[str, str] = {
         "pipeline",
     ),
     **dict.fromkeys(["AnthropicProvider", "OpenAIProvider"], "providers"),
+    "generate_report": "report",
     **dict.fromkeys(["Tokenizer", "count_tokens_messages", "count_tokens_text"], "tokens"),
     **dict.fromkeys(["WasteSignals", "detect_waste"], "waste"),
 }
@@ -137,6 +139,7 @@ __all__ = [
     "detect_waste",
     "find_tool_units",
     "from_anthropic",
+    "generate_report",
     "simulate",
     "to_anthropic",
     "validate_pairing",

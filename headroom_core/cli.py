@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +20,7 @@ from .providers import estimate_cost
 from .waste import WasteSignals
 
 DEFAULT_STORE = "sqlite:///headroom.db"
+DEFAULT_HTML_REPORT = "headroom-report.html"
 _KINDS = click.Choice(["auto", "messages", "openai", "anthropic", "tool-output"])
 
 
@@ -187,6 +189,57 @@ def compress_cmd(
         _table(f"headroom compress: {_label(file)}", result, None, model)
     )
     _record(store_url, result, model, "optimize", None)
+
+
+_SINCE_FORMATS = ["%Y-%m-%d", "%Y-%m-%dT%H:%M", "%Y-%m-%dT%H:%M:%S"]
+
+
+@main.command("report")
+@click.option(
+    "--store", "store_url", default=DEFAULT_STORE, show_default=True, help="Metrics store URL."
+)
+@click.option("--format", "fmt", default="html", show_default=True, help="html or markdown (md).")
+@click.option("--period", default="day", show_default=True, help="hour, day, week or month (UTC).")
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help=f"Where to write the report (default: html -> ./{DEFAULT_HTML_REPORT}, "
+    "markdown -> stdout).",
+)
+@click.option("--top", default=10, show_default=True, help="High-waste requests to list.")
+@click.option(
+    "--since",
+    type=click.DateTime(_SINCE_FORMATS),
+    default=None,
+    help="Only requests at or after this UTC time (YYYY-MM-DD[THH:MM[:SS]]).",
+)
+def report_cmd(
+    store_url: str, fmt: str, period: str, output: str | None, top: int, since: datetime | None
+) -> None:
+    """Write a report of the recorded requests: savings, waste, cache alignment, advice."""
+    from .report import generate_report
+
+    if output is None and fmt.lower() == "html":
+        output = DEFAULT_HTML_REPORT
+    try:
+        text = generate_report(
+            store_url,
+            fmt,
+            period,
+            output,
+            since=None if since is None else since.replace(tzinfo=timezone.utc),
+            top=top,
+        )
+    except (HeadroomError, ImportError) as exc:
+        raise BadInput(str(exc)) from None
+    except OSError as exc:
+        raise BadInput(f"{output}: cannot write: {exc}") from None
+    if output is None:
+        click.echo(text, nl=False)
+    else:
+        click.echo(f"Report written to {output}")
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -15,7 +15,7 @@ PUBLIC = [
     "SimulationResult", "SmartCrusherConfig", "StorageError", "Tokenizer", "TokenizerError",
     "Transform", "TransformPipeline", "TransformResult", "WasteSignals", "__version__", "compress",
     "count_tokens_messages", "count_tokens_text", "detect_waste", "find_tool_units",
-    "from_anthropic", "simulate", "to_anthropic", "validate_pairing",
+    "from_anthropic", "generate_report", "simulate", "to_anthropic", "validate_pairing",
 ]
 
 FORBIDDEN = ("langchain", "langchain_core", "llama_index", "openai", "anthropic", "torch",

@@ -121,3 +121,77 @@ def test_installed_entry_point_runs(tmp_path: Path) -> None:
                          capture_output=True, text=True, timeout=120, cwd=tmp_path)
     assert out.returncode == 0, out.stderr
     assert "saved" in out.stdout
+
+
+# --- headroom report ---------------------------------------------------------------------
+
+
+def _one_line(output: str) -> list[str]:
+    return [line for line in output.splitlines() if line.strip()]
+
+
+@pytest.fixture()
+def recorded(runner: CliRunner, tmp_path: Path) -> str:
+    url = f"sqlite:///{tmp_path / 'm.db'}"
+    result = runner.invoke(main, ["simulate", "--store", url])
+    assert result.exit_code == 0, result.output
+    return url
+
+
+def test_report_html_goes_to_the_default_file(runner: CliRunner, recorded: str, tmp_path: Path,
+                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    result = runner.invoke(main, ["report", "--store", recorded])
+    assert result.exit_code == 0, result.output
+    assert result.output == "Report written to headroom-report.html\n"
+    html = (tmp_path / "headroom-report.html").read_text("utf-8")
+    assert "<title>Headroom report: 1 request, " in html
+    assert "simulate" in html and "https://" not in html
+
+
+def test_report_markdown_to_stdout_and_to_a_file(runner: CliRunner, recorded: str, tmp_path: Path) -> None:
+    result = runner.invoke(main, ["report", "--store", recorded, "--format", "markdown", "--period", "week"])
+    assert result.exit_code == 0, result.output
+    assert result.stdout.startswith("# Headroom report\n")
+    assert "- Requests: 1 (simulate 1)" in result.stdout and "per week, UTC" in result.stdout
+    out = tmp_path / "r.md"
+    result = runner.invoke(main, ["report", "--store", recorded, "--format", "md", "-o", str(out), "--top", "1"])
+    assert result.exit_code == 0, result.output
+    assert result.output == f"Report written to {out}\n"
+    assert "## 4. Top 1 high-waste requests" in out.read_text("utf-8")
+    result = runner.invoke(main, ["report", "--store", recorded, "--format", "md", "--since", "2999-01-01"])
+    assert result.exit_code == 0, result.output
+    assert "There are no requests in this store." in result.stdout
+    assert "since 2999-01-01 00:00 UTC" in result.stdout
+
+
+def test_report_missing_store_is_one_line_exit_2_and_creates_nothing(
+        runner: CliRunner, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    empty = tmp_path / "cwd"
+    empty.mkdir()
+    monkeypatch.chdir(empty)
+    result = runner.invoke(main, ["report"])
+    assert result.exit_code == 2
+    assert _one_line(result.output) == [
+        "Error: metrics store 'sqlite:///headroom.db': no such file 'headroom.db'"
+    ]
+    assert list(empty.iterdir()) == []  # neither an empty database nor a report
+
+
+@pytest.mark.parametrize(
+    "args,message",
+    [
+        (["--format", "pdf"], "Error: format: expected one of 'html', 'markdown', 'md', got 'pdf'"),
+        (["--period", "year"], "Error: period: expected one of 'hour', 'day', 'week', 'month', got 'year'"),
+        (["--top", "-3"], "Error: top: expected an int >= 0, got -3"),
+        (["--store", "ftp://x"], "Error: metrics store URL 'ftp://x': unknown scheme; known schemes: jsonl://, memory://, sqlite://"),
+    ],
+)
+def test_report_bad_arguments(runner: CliRunner, recorded: str, tmp_path: Path, args: list[str],
+                              message: str) -> None:
+    args = args if "--store" in args else ["--store", recorded, *args]
+    out = tmp_path / "unused.html"
+    result = runner.invoke(main, ["report", *args, "-o", str(out)])
+    assert result.exit_code == 2
+    assert _one_line(result.output) == [message]
+    assert not out.exists()
