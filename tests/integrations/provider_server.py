@@ -395,6 +395,14 @@ class _HTTPServer(ThreadingHTTPServer):
         super().__init__(("127.0.0.1", 0), _Handler)
         self.owner = owner
 
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        # A client that stops reading a stream early (the SDKs close at [DONE]) resets the
+        # connection: expected, not worth a traceback. Anything else is printed as usual.
+        import sys
+
+        if not isinstance(sys.exc_info()[1], (ConnectionResetError, BrokenPipeError)):
+            super().handle_error(request, client_address)
+
 
 class ProviderServer:
     """The server and its script; use it as a context manager (or ``start()``/``close()``).
