@@ -138,6 +138,7 @@ class Plan:
     waste: dict[str, int] = field(default_factory=dict)
     extra: dict[str, Any] = field(default_factory=dict)
     started: float = field(default_factory=time.perf_counter)
+    unchanged_prefix: tuple[str, int] | None = None
     finished: bool = False
 
 
@@ -189,9 +190,9 @@ class ClientEngine:
             if result.failures:
                 plan.extra.setdefault("failures", []).extend(result.failures)
         except BudgetError as exc:
-            self._fail(plan, exc, "the request goes out unchanged; the provider owns the window")
+            self.fail(plan, exc, "the request goes out unchanged; the provider owns the window")
         except Exception as exc:  # the client's fail-open boundary (module docstring)
-            self._fail(plan, exc, "the request goes out unchanged")
+            self.fail(plan, exc, "the request goes out unchanged")
         return plan
 
     def _measure(self, plan: Plan, messages: Sequence[Message], tools: Any) -> None:
@@ -211,6 +212,7 @@ class ClientEngine:
         plan.extra["prefix_tokens"] = as_is.stable_prefix_tokens
         if sent:
             return
+        plan.unchanged_prefix = (as_is.stable_prefix_hash, as_is.stable_prefix_tokens)
         aligned = CacheAligner(self.config.cache_aligner).align(
             messages, tools=tools or None, model=plan.model
         )
@@ -264,9 +266,11 @@ class ClientEngine:
             update["smart_crusher"] = SmartCrusherConfig(**crusher)
         return config.model_copy(update=update) if update else config
 
-    def _fail(self, plan: Plan, exc: BaseException, what: str) -> None:
+    def fail(self, plan: Plan, exc: BaseException, what: str) -> None:
         plan.messages, plan.transforms = None, ()
         plan.tokens_after = plan.tokens_before
+        if plan.unchanged_prefix is not None:  # what goes out is the request as given
+            plan.extra["prefix_hash"], plan.extra["prefix_tokens"] = plan.unchanged_prefix
         plan.extra.setdefault("failures", []).append(f"client: {type(exc).__name__}: {exc}")
         logger.warning("headroom client: %r; %s", exc, what)
 

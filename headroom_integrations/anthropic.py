@@ -12,9 +12,10 @@ other attribute (``count_tokens``, ``batches``, ``with_raw_response``, ...) is t
 from __future__ import annotations
 
 import dataclasses
+import logging
 from typing import TYPE_CHECKING, Any
 
-from headroom_core.errors import ConfigError
+from headroom_core.errors import ConfigError, InputError
 from headroom_core.messages import from_anthropic, to_anthropic
 from headroom_core.pipeline import SimulationResult
 
@@ -23,6 +24,8 @@ from ._client_core import Plan, Usage, pop_options
 
 if TYPE_CHECKING:
     from .client import HeadroomClient
+
+logger = logging.getLogger("headroom_integrations")
 
 
 def _usage(message: Any) -> Usage | None:
@@ -81,9 +84,14 @@ def _prepare(
     body = _request(kwargs) if "messages" in kwargs else None
     if not isinstance(model, str) or body is None:
         return None, kwargs  # the SDK says what is missing
+    try:
+        neutral = _neutral(body)
+    except InputError as exc:  # not a Messages request we can read: the API will say why
+        logger.warning("headroom client: %s; the request goes out unchanged, unrecorded", exc)
+        return None, kwargs
     tools = kwargs.get("tools")
     plan = owner.engine.prepare(
-        _neutral(body),
+        neutral,
         model=model,
         tools=tools if isinstance(tools, list) else None,
         options=options,
@@ -91,7 +99,10 @@ def _prepare(
         api=api,
     )
     if plan.messages is not None:
-        kwargs = _with_messages(kwargs, plan.messages)
+        try:
+            kwargs = _with_messages(kwargs, plan.messages)
+        except Exception as exc:  # the client's fail-open boundary, as in ClientEngine.prepare
+            owner.engine.fail(plan, exc, "the request goes out unchanged")
     return plan, kwargs
 
 

@@ -239,3 +239,15 @@ def test_count_tokens_and_other_attributes_pass_through(
     assert result.input_tokens == count_input_tokens(srv.last_body)
     assert client.models is client.original.models
     assert client.get_metrics() == []
+
+
+def test_a_body_we_cannot_read_goes_out_as_given(
+    srv: ProviderServer, store_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    client = _client(srv, store_url, default_mode="optimize")
+    odd = [{"role": "system", "content": "not allowed here"}, {"role": "user", "content": "hi"}]
+    with caplog.at_level("WARNING", logger="headroom_integrations"):
+        client.messages.create(model=MODEL, max_tokens=64, messages=odd)
+    assert srv.last_body["messages"] == odd  # the API, not us, judges it
+    assert "goes out unchanged, unrecorded" in caplog.text
+    assert client.get_metrics() == []
