@@ -17,6 +17,8 @@ from typing import Any
 
 logger = logging.getLogger("headroom_integrations")
 
+_OWN = frozenset({"_stream", "_observe", "_done", "_iterator", "_manager"})
+
 Observe = Callable[[Any], None]
 Done = Callable[[BaseException | None], None]
 
@@ -39,6 +41,8 @@ class _Base:
             done(error)
 
     def __getattr__(self, name: str) -> Any:
+        if name in _OWN:  # not set yet (a failed __init__): never ask the SDK stream
+            raise AttributeError(name)
         return getattr(self._stream, name)
 
     def __del__(self) -> None:  # an abandoned stream still gets its record
@@ -175,4 +179,6 @@ class ObservedManager:
             self._done(self._stream, exc)
 
     def __getattr__(self, name: str) -> Any:
+        if name in _OWN:
+            raise AttributeError(name)
         return getattr(self._manager, name)

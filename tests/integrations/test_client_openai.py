@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import copy
+import gc
 import json
 import logging
 from collections.abc import Iterator
@@ -220,6 +221,19 @@ def test_stream_without_usage_and_closed_early_is_still_recorded(
         assert stream.response.status_code == 200  # SDK attributes pass through
     [rec] = client.get_metrics()
     assert rec.stream is True and rec.tokens_output is None and rec.mode == "audit"
+
+
+def test_abandoned_stream_is_recorded_when_collected(
+    srv: ProviderServer, store_url: str, example_history: list[dict[str, Any]]
+) -> None:
+    client = _client(srv, store_url)
+    stream = client.chat.completions.create(model=MODEL, messages=example_history, stream=True)
+    next(stream)
+    assert client.get_metrics() == []
+    del stream
+    gc.collect()
+    [rec] = client.get_metrics()
+    assert rec.stream is True and rec.error is None
 
 
 def test_async_create_and_stream(
