@@ -125,6 +125,23 @@ def marker_message(dropped: Sequence[Message], store: OriginalStore, tool_units:
     return {"role": "system", "content": text}
 
 
+def lead_with_user(messages: Sequence[Message], lay: Layout, dropped: set[int]) -> set[int]:
+    """``dropped`` plus the droppable units that would otherwise come first after the cut
+    without a user message: an answer whose question was dropped misleads any model, and
+    the Anthropic API rejects a conversation that starts with an assistant turn."""
+    if not dropped:
+        return dropped
+    out, tail = set(dropped), set(lay.tail)
+    unit_of = {i: u.indices for u in lay.units for i in u.indices}
+    for first in range(len(lay.head), len(messages)):
+        if first in out:
+            continue
+        if messages[first].get("role") == "user" or first in tail or first not in unit_of:
+            break
+        out.update(unit_of[first])
+    return out
+
+
 def assemble(
     messages: Sequence[Message], lay: Layout, dropped: set[int], store: OriginalStore
 ) -> list[Message]:

@@ -3,7 +3,8 @@
 Order: the oldest tool units first (an assistant tool call goes with all its results),
 then the oldest turns. The system prompt, the user messages of the last
 ``preserve_recent_turns`` turns and their last ``preserve_recent_tool_units`` tool units are
-never dropped (an agent task is one long turn: its older tool calls may go). Everything
+never dropped (an agent task is one long turn: its older tool calls may go), and a cut
+never leaves the kept part starting with an answer whose question is gone. Everything
 dropped is replaced by ONE system note naming a ref under which the dropped messages are
 stored (``headroom_retrieve`` reads them back). If the
 protected part alone is over budget: :class:`~headroom_core.errors.BudgetError` with the
@@ -15,7 +16,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from ..tokens import REPLY_PRIMING, get_tokenizer
-from ._fit import assemble, budget_error, layout, quantised_need
+from ._fit import assemble, budget_error, layout, lead_with_user, quantised_need
 
 if TYPE_CHECKING:
     from ..ccr import OriginalStore
@@ -90,6 +91,7 @@ class RollingWindow:
                 break
             dropped.update(unit.indices)
             freed += unit.tokens
+        dropped = lead_with_user(messages, lay, dropped)
         out = assemble(messages, lay, dropped, self.store)
         if tok.count_messages(out) > budget:  # everything droppable is gone and still too big
             raise budget_error(

@@ -206,3 +206,24 @@ def test_fitted_request_converts_to_anthropic() -> None:
     assert [b["type"] for b in body["system"]] == ["text", "text"]
     assert body["system"][0]["text"] == msgs[0]["content"] and "ref=" in body["system"][1]["text"]
     assert all(m["role"] in ("user", "assistant") for m in body["messages"])
+
+
+@pytest.mark.parametrize("fraction", [0.3, 0.45, 0.6, 0.75, 0.9])
+def test_a_cut_never_leaves_an_answer_without_its_question(fraction: float) -> None:
+    # Tool units go first; what is left of an old turn is its question and, as a unit of its
+    # own, the answer after the tool call. A cut between the two would start the kept part
+    # with an assistant message (rejected by the Anthropic API, misleading for any model).
+    msgs = history(12, tool_chars=200)
+    for m in msgs[1:]:  # long questions and answers: dropping tool units alone cannot fit
+        if m["role"] in ("user", "assistant") and m["content"]:
+            m["content"] += " details" * 60
+    window = int(TOK.count_messages(msgs) * fraction)
+    config = HeadroomConfig(rolling_window=RollingWindowConfig(output_buffer_tokens=0))
+    out = compress(msgs, model="gpt-4o", config=config, max_tokens=window).messages
+    assert TOK.count_messages(out) <= window
+    first = next(m for m in out if m["role"] != "system")
+    assert first["role"] == "user"
+    if len(out) < len(msgs):
+        from headroom_core import to_anthropic
+
+        assert to_anthropic(out)["messages"][0]["role"] == "user"
