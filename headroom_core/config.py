@@ -10,11 +10,14 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from .errors import ConfigError
 
 Mode = Literal["audit", "optimize", "off"]
+#: What a ``SmartCrusherConfig.tool_profiles`` entry may set (``max_items_after_crush`` is
+#: the seeds' name for ``max_array_items``).
+TOOL_PROFILE_KEYS = ("max_array_items", "max_items_after_crush", "max_tokens")
 MODES: tuple[str, ...] = ("audit", "optimize", "off")
 
 
@@ -72,6 +75,20 @@ class SmartCrusherConfig(_Config):
         description="Per-tool overrides, e.g. {'search': {'max_array_items': 5}}.",
     )
     never_compress_tools: tuple[str, ...] = Field((), description="Tool names never touched.")
+
+    @field_validator("tool_profiles")
+    @classmethod
+    def _known_profile_keys(cls, profiles: dict[str, dict[str, int]]) -> dict[str, dict[str, int]]:
+        for tool, profile in profiles.items():
+            unknown = sorted(set(profile) - set(TOOL_PROFILE_KEYS))
+            if unknown:
+                raise ValueError(
+                    f"tool {tool!r}: unknown key(s) {unknown}; known: {list(TOOL_PROFILE_KEYS)}"
+                )
+            low = {k: v for k, v in profile.items() if v < 1}
+            if low:
+                raise ValueError(f"tool {tool!r}: values must be >= 1, got {low}")
+        return profiles
 
 
 class CacheAlignerConfig(_Config):

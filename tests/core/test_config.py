@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from headroom_core import (
@@ -57,3 +59,16 @@ def test_configs_are_frozen() -> None:
     cfg = SmartCrusherConfig()
     with pytest.raises(Exception, match="frozen"):
         cfg.keep_first = 9  # type: ignore[misc]
+
+
+@pytest.mark.parametrize(
+    ("profiles", "needle"),
+    [
+        ({"search": {"max_array_itmes": 5}}, "unknown key(s) ['max_array_itmes']"),
+        ({"search": {"max_array_items": 0}}, "values must be >= 1"),
+        ({"search": {"max_tokens": "many"}}, "tool_profiles.search.max_tokens"),
+    ],
+)
+def test_tool_profiles_name_what_is_wrong(profiles: dict, needle: str) -> None:
+    with pytest.raises(ConfigError, match=re.escape(needle)):
+        SmartCrusherConfig(tool_profiles=profiles)
