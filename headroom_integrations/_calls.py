@@ -99,3 +99,23 @@ def _read(read: ReadUsage, response: Any) -> Usage | None:
 def as_int(value: Any) -> int | None:
     """An int usage field, or None (bool, missing or odd values)."""
     return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+#: SDK call options that are not part of the request body.
+_OPTIONS = ("extra_headers", "extra_query", "extra_body", "timeout")
+
+
+def request_body(kwargs: dict[str, Any], **override: Any) -> dict[str, Any]:
+    """The JSON body a call with ``kwargs`` (headroom_* already removed) would send:
+    SDK options left out, ``extra_body`` merged in, then ``override``."""
+    body = {k: v for k, v in kwargs.items() if k not in _OPTIONS and _given(v)}
+    extra = kwargs.get("extra_body")
+    if isinstance(extra, dict):
+        body.update(extra)
+    body.update(override)
+    return body
+
+
+def _given(value: Any) -> bool:
+    """False for the SDKs' "not given" sentinels (``omit``, ``NOT_GIVEN``)."""
+    return type(value).__name__ not in ("Omit", "NotGiven")

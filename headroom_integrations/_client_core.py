@@ -88,7 +88,9 @@ def pop_options(kwargs: dict[str, Any], default_mode: str) -> CallOptions:
         raise ConfigError(
             f"unknown parameter(s) {', '.join(unknown)}; accepted: {', '.join(HEADROOM_PARAMS)}"
         )
-    mode = ours.get("headroom_mode") or default_mode
+    mode = ours.get("headroom_mode")
+    if mode is None:  # not given, or None as the SDKs' "not given"
+        mode = default_mode
     if mode not in CLIENT_MODES:
         raise ConfigError(f"headroom_mode: expected one of {list(CLIENT_MODES)}, got {mode!r}")
     for name in ("headroom_output_buffer_tokens", "headroom_keep_turns"):
@@ -112,6 +114,27 @@ def pop_options(kwargs: dict[str, Any], default_mode: str) -> CallOptions:
         keep_turns=ours.get("headroom_keep_turns"),
         tool_profiles=dict(profiles) if profiles is not None else None,
     )
+
+
+def plain(value: Any) -> Any:
+    """``value`` with SDK objects (pydantic models, e.g. the message of a previous response
+    appended to ``messages``) turned into the JSON the SDK would send for them; the same
+    object when there is none, so an untouched request is forwarded as it came."""
+    if isinstance(value, list):
+        items = [plain(v) for v in value]
+        return value if all(a is b for a, b in zip(items, value, strict=True)) else items
+    if isinstance(value, dict):
+        fields = {k: plain(v) for k, v in value.items()}
+        return value if all(fields[k] is value[k] for k in value) else fields
+    dump = getattr(value, "model_dump", None)
+    if callable(dump):
+        return dump(exclude_unset=True, mode="json")
+    return value
+
+
+def readable_messages(messages: Any) -> bool:
+    """Whether ``messages`` is a sequence we can plan (a str or a dict is not: forwarded)."""
+    return not isinstance(messages, (str, bytes, Mapping))
 
 
 @dataclass(frozen=True, slots=True)
@@ -377,6 +400,8 @@ __all__ = [
     "ClientEngine",
     "Plan",
     "Usage",
+    "plain",
     "pop_options",
+    "readable_messages",
     "tools_text",
 ]

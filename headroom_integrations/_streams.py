@@ -55,7 +55,7 @@ class ObservedStream(_Base):
 
     def __init__(self, stream: Any, observe: Observe, done: Done) -> None:
         super().__init__(stream, observe, done)
-        self._iterator = iter(stream)
+        self._iterator = stream if hasattr(stream, "__next__") else iter(stream)
 
     def __iter__(self) -> ObservedStream:
         return self
@@ -95,7 +95,9 @@ class AsyncObservedStream(_Base):
 
     def __init__(self, stream: Any, observe: Observe, done: Done) -> None:
         super().__init__(stream, observe, done)
-        self._iterator = stream.__aiter__()
+        # The SDK stream's own __anext__ when it has one: wrapping its __aiter__ would add an
+        # async generator that asyncio complains about when the stream is abandoned.
+        self._iterator = stream if hasattr(stream, "__anext__") else stream.__aiter__()
 
     def __aiter__(self) -> AsyncObservedStream:
         return self

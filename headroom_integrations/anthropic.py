@@ -11,6 +11,7 @@ other attribute (``count_tokens``, ``batches``, ``with_raw_response``, ...) is t
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import logging
 from typing import TYPE_CHECKING, Any
@@ -19,8 +20,8 @@ from headroom_core.errors import ConfigError, InputError
 from headroom_core.messages import from_anthropic, to_anthropic
 from headroom_core.pipeline import SimulationResult
 
-from ._calls import as_int, managed, send_async, send_sync
-from ._client_core import Plan, Usage, pop_options
+from ._calls import as_int, managed, request_body, send_async, send_sync
+from ._client_core import Plan, Usage, plain, pop_options, readable_messages
 
 if TYPE_CHECKING:
     from .client import HeadroomClient
@@ -65,14 +66,16 @@ def _final(stream: Any) -> Usage | None:
 def _request(kwargs: dict[str, Any]) -> dict[str, Any] | None:
     """The part of the call we read: ``messages`` and ``system`` (when it is given)."""
     messages = kwargs.get("messages")
+    if not readable_messages(messages):
+        return None
     if not isinstance(messages, list):
         try:
             messages = kwargs["messages"] = list(messages)  # type: ignore[arg-type]
         except TypeError:
             return None
-    body: dict[str, Any] = {"messages": messages}
+    body: dict[str, Any] = {"messages": plain(messages)}
     if isinstance(kwargs.get("system"), (str, list)):
-        body["system"] = kwargs["system"]
+        body["system"] = plain(kwargs["system"])
     return body
 
 
@@ -86,8 +89,11 @@ def _prepare(
         return None, kwargs  # the SDK says what is missing
     try:
         neutral = _neutral(body)
-    except InputError as exc:  # not a Messages request we can read: the API will say why
-        logger.warning("headroom client: %s; the request goes out unchanged, unrecorded", exc)
+        origins = _assistant_origins(body["messages"], neutral)
+    # The client's fail-open boundary for a body we cannot read (a block missing a field,
+    # a value JSON cannot hold, ...): it goes out as given and the API judges it.
+    except Exception as exc:
+        logger.warning("headroom client: %r; the request goes out unchanged, unrecorded", exc)
         return None, kwargs
     tools = kwargs.get("tools")
     plan = owner.engine.prepare(
@@ -100,7 +106,7 @@ def _prepare(
     )
     if plan.messages is not None:
         try:
-            kwargs = _with_messages(kwargs, plan.messages)
+            kwargs = _with_messages(kwargs, plan.messages, origins)
         except Exception as exc:  # the client's fail-open boundary, as in ClientEngine.prepare
             owner.engine.fail(plan, exc, "the request goes out unchanged")
     return plan, kwargs
@@ -111,10 +117,30 @@ def _neutral(body: dict[str, Any]) -> list[dict[str, Any]]:
     return messages
 
 
-def _with_messages(kwargs: dict[str, Any], messages: list[dict[str, Any]]) -> dict[str, Any]:
+def _assistant_origins(sent: list[Any], neutral: list[dict[str, Any]]) -> dict[int, Any]:
+    """Each neutral assistant message (by identity) -> the caller's Anthropic message it came
+    from: one for one, in order."""
+    theirs = [m for m in sent if m.get("role") == "assistant"]
+    ours = [m for m in neutral if m.get("role") == "assistant"]
+    return {id(n): m for n, m in zip(ours, theirs, strict=True)}
+
+
+def _with_messages(
+    kwargs: dict[str, Any], messages: list[dict[str, Any]], origins: dict[int, Any]
+) -> dict[str, Any]:
+    """The call with the compressed messages. An assistant turn no transform changed goes out
+    as the caller's own object (block order, thinking signatures and all); the neutral form
+    would put its tool_use blocks last."""
     body = to_anthropic(messages)
+    assistants = iter([m for m in messages if m.get("role") == "assistant"])
+    rebuilt = [
+        origins.get(id(next(assistants)), m) if m["role"] == "assistant" else m
+        for m in body["messages"]
+    ]
+    if not rebuilt or rebuilt[0].get("role") != "user":
+        raise InputError("the compressed request would not start with a user turn")
     out = {k: v for k, v in kwargs.items() if k != "system"}
-    out["messages"] = body["messages"]
+    out["messages"] = rebuilt
     if "system" in body:
         out["system"] = body["system"]
     elif "system" in kwargs and not isinstance(kwargs["system"], (str, list)):
@@ -136,10 +162,10 @@ def _simulate(owner: HeadroomClient, kwargs: dict[str, Any]) -> SimulationResult
         options=options,
         reply_tokens=as_int(kwargs.get("max_tokens")),
     )
-    request = {"model": model, **to_anthropic(result.messages)}
-    if isinstance(tools, list):
-        request["tools"] = tools
-    return dataclasses.replace(sim, messages=request["messages"], request=request)
+    converted = to_anthropic(result.messages)
+    request = {k: v for k, v in request_body(kwargs).items() if k != "system"}
+    request.update(converted)
+    return dataclasses.replace(sim, messages=converted["messages"], request=request)
 
 
 class _Base:
@@ -184,7 +210,8 @@ class AsyncMessages(_Base):
     """``messages`` of a ``HeadroomClient`` around ``anthropic.AsyncAnthropic``."""
 
     async def create(self, **kwargs: Any) -> Any:
-        plan, kwargs = _prepare(self._owner, kwargs, "messages.create")
+        # Compression is CPU work: in a worker thread, so the event loop is never blocked.
+        plan, kwargs = await asyncio.to_thread(_prepare, self._owner, kwargs, "messages.create")
         if plan is None:
             return await self._inner.create(**kwargs)
         return await send_async(

@@ -91,15 +91,18 @@ class HeadroomClient:
         self.provider = _provider_name(original_client, provider)
         self.is_async = _is_async(original_client)
         self.default_mode = default_mode
+        # A provider object's context limits count, under the ones given here.
+        limits = {**getattr(provider, "model_context_limits", {}), **(model_context_limits or {})}
         self.config = _config(
             config,
             smart_crusher=smart_crusher_config,
             cache_aligner=cache_aligner_config,
             rolling_window=rolling_window_config,
-            model_context_limits=model_context_limits,
+            model_context_limits=limits or None,
         )
         self.store_url = store_url or DEFAULT_STORE
         self._sink = MetricsSink(self.store_url, None, "HeadroomClient")
+        self._owns_sink = True
         self.engine = ClientEngine(self.config, self.provider, self._sink)
         self._surface = self._build_surface()
 
@@ -123,17 +126,21 @@ class HeadroomClient:
             return self._surface
         if name == "messages" and self.provider == "anthropic":
             return self._surface
-        if name.startswith("__") or name in ("_original", "_surface", "_sink"):
+        if name.startswith("__") or name in ("_original", "_surface", "_sink", "_owns_sink"):
             raise AttributeError(name)
         return getattr(self._original, name)
 
     def with_options(self, **options: Any) -> HeadroomClient:
-        """``original_client.with_options(...)`` wrapped the same way (same store)."""
+        """``original_client.with_options(...)`` wrapped the same way. It records into this
+        client's store, which stays this client's to close."""
         twin = HeadroomClient.__new__(HeadroomClient)
         twin.__dict__.update(self.__dict__)
         twin._original = self._original.with_options(**options)
+        twin._owns_sink = False
         twin._surface = twin._build_surface()
         return twin
+
+    copy = with_options  # the SDKs' alias
 
     # -- metrics --------------------------------------------------------------------------
 
@@ -153,8 +160,10 @@ class HeadroomClient:
         return self.store.get_summary(since=since)
 
     def close(self) -> None:
-        """Close the metrics store (the SDK client is the caller's to close)."""
-        self._sink.close()
+        """Close the metrics store (the SDK client is the caller's to close). A client made
+        by ``with_options`` leaves its parent's store open."""
+        if self._owns_sink:
+            self._sink.close()
 
     def __enter__(self) -> HeadroomClient:
         return self

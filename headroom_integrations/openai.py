@@ -9,14 +9,15 @@ and is not compressed. No ``openai`` import is needed here: the wrapped client b
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 from typing import TYPE_CHECKING, Any
 
 from headroom_core.errors import ConfigError
 from headroom_core.pipeline import SimulationResult
 
-from ._calls import as_int, managed, send_async, send_sync
-from ._client_core import Plan, Usage, pop_options
+from ._calls import as_int, managed, request_body, send_async, send_sync
+from ._client_core import Plan, Usage, plain, pop_options, readable_messages
 
 if TYPE_CHECKING:
     from .client import HeadroomClient
@@ -53,6 +54,8 @@ def _prepare(
     if not isinstance(model, str) or "messages" not in kwargs:
         return None, kwargs
     messages = kwargs["messages"]
+    if not readable_messages(messages):
+        return None, kwargs
     if not isinstance(messages, list):
         try:  # any iterable is accepted by the SDK; read it once, forward the list
             messages = kwargs["messages"] = list(messages)
@@ -61,7 +64,7 @@ def _prepare(
     reply = as_int(kwargs.get("max_completion_tokens")) or as_int(kwargs.get("max_tokens"))
     tools = kwargs.get("tools")
     plan = owner.engine.prepare(
-        messages,
+        plain(messages),
         model=model,
         tools=tools if isinstance(tools, list) else None,
         options=options,
@@ -82,12 +85,9 @@ def _simulate(owner: HeadroomClient, kwargs: dict[str, Any]) -> SimulationResult
     reply = as_int(kwargs.get("max_completion_tokens")) or as_int(kwargs.get("max_tokens"))
     tools = tools if isinstance(tools, list) else None
     sim, _ = owner.engine.simulate(
-        list(messages), model=model, tools=tools, options=options, reply_tokens=reply
+        plain(list(messages)), model=model, tools=tools, options=options, reply_tokens=reply
     )
-    request: dict[str, Any] = {"model": model, "messages": sim.messages}
-    if tools:
-        request["tools"] = tools
-    return dataclasses.replace(sim, request=request)
+    return dataclasses.replace(sim, request=request_body(kwargs, messages=sim.messages))
 
 
 class _Base:
@@ -144,7 +144,8 @@ class AsyncChatCompletions(_Base):
         return await self._send("chat.completions.parse", kwargs, self._inner.parse)
 
     async def _send(self, api: str, kwargs: dict[str, Any], method: Any) -> Any:
-        plan, kwargs = _prepare(self._owner, kwargs, api)
+        # Compression is CPU work: in a worker thread, so the event loop is never blocked.
+        plan, kwargs = await asyncio.to_thread(_prepare, self._owner, kwargs, api)
         if plan is None:
             return await method(**kwargs)
         return await send_async(

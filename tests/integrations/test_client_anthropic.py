@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import copy
+import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -251,3 +252,45 @@ def test_a_body_we_cannot_read_goes_out_as_given(
     assert srv.last_body["messages"] == odd  # the API, not us, judges it
     assert "goes out unchanged, unrecorded" in caplog.text
     assert client.get_metrics() == []
+
+
+def test_a_block_we_cannot_read_fails_open(srv: ProviderServer, store_url: str) -> None:
+    client = _client(srv, store_url, default_mode="optimize")
+    odd = [
+        {"role": "user", "content": "look it up"},
+        {"role": "assistant", "content": [{"type": "tool_use", "id": "t1", "name": "q"}]},
+        {"role": "user", "content": [{"type": "tool_result", "tool_use_id": "t1", "content": "x"}]},
+    ]  # tool_use without "input"
+    client.messages.create(model=MODEL, max_tokens=64, messages=odd)
+    assert srv.last_body["messages"] == odd
+
+
+def test_untouched_assistant_turns_keep_their_block_order(
+    srv: ProviderServer, store_url: str
+) -> None:
+    rows = [{"id": i, "status": "ok", "region": "eu-west-1"} for i in range(150)]
+    assistant = {
+        "role": "assistant",
+        "content": [
+            {"type": "thinking", "thinking": "need rows", "signature": "sig1"},
+            {"type": "tool_use", "id": "t1", "name": "rows", "input": {}},
+            {"type": "text", "text": "and also"},
+            {"type": "tool_use", "id": "t2", "name": "rows", "input": {"page": 2}},
+        ],
+    }
+    messages = [
+        {"role": "user", "content": "Which rows are not ok?"},
+        assistant,
+        {
+            "role": "user",
+            "content": [
+                {"type": "tool_result", "tool_use_id": "t1", "content": json.dumps(rows, indent=2)},
+                {"type": "tool_result", "tool_use_id": "t2", "content": "[]"},
+            ],
+        },
+    ]
+    client = _client(srv, store_url, default_mode="optimize")
+    client.messages.create(model=MODEL, max_tokens=64, messages=messages)
+    sent = srv.last_body["messages"]
+    assert sent[1] == assistant  # byte for byte: order and signature kept
+    assert len(json.dumps(sent[2])) < len(json.dumps(messages[2])) / 2  # the result shrank

@@ -417,3 +417,84 @@ def test_generator_messages_are_read_once_and_forwarded(
     client.chat.completions.create(model=MODEL, messages=msgs)
     assert [m["content"] for m in srv.last_body["messages"]] == ["part 0", "part 1", "part 2"]
     assert json.loads(json.dumps(srv.last_body))["model"] == MODEL
+
+
+def test_sdk_message_objects_in_messages_are_measured_and_compressed(
+    srv: ProviderServer, store_url: str, example_history: list[dict[str, Any]]
+) -> None:
+    # OpenAI's tool-calling recipe appends the previous response's message object as is.
+    client = _client(srv, store_url, default_mode="optimize")
+    first = client.chat.completions.create(model=MODEL, messages=example_history[:2])
+    history = [*example_history, first.choices[0].message, {"role": "user", "content": "More?"}]
+    client.chat.completions.create(model=MODEL, messages=history)
+    rec = client.get_metrics(limit=1)[0]
+    assert "failures" not in rec.extra
+    assert rec.tokens_input_after < rec.tokens_input_before / 2
+    sent = srv.last_body["messages"]
+    assert sent[-2]["role"] == "assistant" and sent[-2]["content"] == reply_text(
+        srv.requests[0].body
+    )
+
+
+def test_provider_object_limits_are_used(
+    srv: ProviderServer, store_url: str, example_history: list[dict[str, Any]]
+) -> None:
+    from headroom_core import OpenAIProvider
+
+    raw = openai.OpenAI(api_key="test", base_url=srv.openai_base_url, max_retries=0)
+    client = HeadroomClient(
+        raw,
+        provider=OpenAIProvider(model_context_limits={MODEL: 3000}),
+        default_mode="optimize",
+        store_url=store_url,
+    )
+    client.chat.completions.create(model=MODEL, messages=example_history, max_tokens=1000)
+    assert count_tokens_messages(srv.last_body["messages"], model=MODEL) <= 2000
+
+
+def test_simulate_request_is_the_body_that_would_be_sent(
+    srv: ProviderServer, store_url: str, example_history: list[dict[str, Any]]
+) -> None:
+    client = _client(srv, store_url)
+    plan = client.chat.completions.simulate(
+        model=MODEL,
+        messages=example_history,
+        temperature=0.1,
+        max_tokens=300,
+        extra_body={"custom_flag": True},
+        timeout=5,
+    )
+    assert plan.request == {
+        "model": MODEL,
+        "messages": plan.messages,
+        "temperature": 0.1,
+        "max_tokens": 300,
+        "custom_flag": True,
+    }
+
+
+def test_a_client_from_with_options_leaves_the_parent_store_open(
+    srv: ProviderServer, store_url: str
+) -> None:
+    client = _client(srv, store_url)
+    msgs = [{"role": "user", "content": "hi"}]
+    with client.copy(timeout=5.0) as fast:
+        fast.chat.completions.create(model=MODEL, messages=msgs)
+    client.chat.completions.create(model=MODEL, messages=msgs)
+    assert len(client.get_metrics()) == 2
+
+
+def test_mode_none_means_default_and_text_messages_are_the_sdks_business(
+    srv: ProviderServer, store_url: str
+) -> None:
+    client = _client(srv, store_url, default_mode="optimize")
+    client.chat.completions.create(
+        model=MODEL, messages=[{"role": "user", "content": "hi"}], headroom_mode=None
+    )
+    assert client.get_metrics()[0].mode == "optimize"
+    with pytest.raises(ConfigError, match="headroom_mode"):
+        client.chat.completions.create(
+            model=MODEL, messages=[{"role": "user", "content": "hi"}], headroom_mode=""
+        )
+    client.chat.completions.create(model=MODEL, messages="hi")  # forwarded as given
+    assert srv.last_body["messages"] == "hi" and len(client.get_metrics()) == 1
