@@ -294,3 +294,18 @@ def test_untouched_assistant_turns_keep_their_block_order(
     sent = srv.last_body["messages"]
     assert sent[1] == assistant  # byte for byte: order and signature kept
     assert len(json.dumps(sent[2])) < len(json.dumps(messages[2])) / 2  # the result shrank
+
+
+def test_a_request_that_would_start_with_an_assistant_turn_is_never_built() -> None:
+    from headroom_core.errors import InputError
+    from headroom_integrations.anthropic import _with_messages
+
+    cut = [
+        {"role": "system", "content": "Be terse."},
+        {"role": "assistant", "content": "An answer whose question was cut."},
+        {"role": "user", "content": "Next?"},
+    ]
+    with pytest.raises(InputError, match="would not start with a user turn"):
+        _with_messages({"model": MODEL, "messages": []}, cut, {})
+    sent = _with_messages({"model": MODEL, "system": "x", "messages": []}, cut[2:], {})
+    assert sent == {"model": MODEL, "messages": [{"role": "user", "content": "Next?"}]}
