@@ -40,7 +40,6 @@ import threading
 import time
 from collections import OrderedDict
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
 from typing import Any, Literal, get_args
 from uuid import UUID
 
@@ -50,13 +49,9 @@ from langchain_core.outputs import LLMResult
 
 from headroom_core.errors import ConfigError
 from headroom_core.metrics import MetricsStore, RequestMetrics, Summary
-from headroom_core.metrics.records import MODES
-from headroom_core.providers import provider_for_model
-from headroom_core.tokens import count_tokens_messages, get_tokenizer
-from headroom_core.waste import detect_waste
 from headroom_integrations._sink import MetricsSink
 
-from ._convert import to_neutral
+from ._calls import _Call, _Event, _metrics, _new_call
 from .runnable import EVENT_NAME  # dispatched by every entry point before the call
 
 __all__ = ["AsyncHeadroomCallbackHandler", "HeadroomCallbackHandler"]
@@ -72,27 +67,6 @@ _MAX_RUNS = 10_000  # run -> parent links kept for correlation
 _MAX_EVENTS = 1024  # compression events waiting for their model call
 _EVENT_TTL_S = 300.0  # an event no model call claimed within this is stale
 _ANCESTOR_DEPTH = 3  # how far up from the model's parent an event is looked for
-_MODEL_KEYS = ("model", "model_name", "model_id", "ls_model_name")
-
-
-@dataclass(slots=True)
-class _Event:
-    """One compression event, filed under every run it may apply to."""
-
-    data: Mapping[str, Any]
-    keys: set[UUID]
-    at: float
-
-
-@dataclass(slots=True)
-class _Call:
-    """A chat-model call in flight: what it received and what was done to it."""
-
-    model: str
-    messages: list[dict[str, Any]]
-    event: _Event | None
-    extra: dict[str, Any] = field(default_factory=dict)
-    stream: bool = False
 
 
 class _Recorder:
@@ -190,16 +164,7 @@ class _Recorder:
         params = invocation_params or {}
         if params.get("_type") == _WRAPPER_TYPE:
             return  # the wrapper's inner model call is the one recorded
-        received = [m for batch in messages for m in batch]
-        call = _Call(
-            model=_model_name(params, metadata or {}, self.model or _DEFAULT_MODEL),
-            messages=[_public(m) for m in to_neutral(received)],
-            event=None,
-            extra={"run_id": str(run_id)},
-        )
-        ls_provider = (metadata or {}).get("ls_provider")
-        if isinstance(ls_provider, str):
-            call.extra["ls_provider"] = ls_provider
+        call = _new_call(messages, run_id, metadata, params, self.model or _DEFAULT_MODEL)
         with self._lock:
             self._drop_stale(time.monotonic())
             call.event = self._claim_event(parent_run_id)
@@ -221,69 +186,7 @@ class _Recorder:
         self.run_ended(run_id)
         if call is None:
             return
-        self.write(self._metrics(call, response, error))
-
-    def _metrics(
-        self, call: _Call, response: LLMResult | None, error: BaseException | None
-    ) -> RequestMetrics:
-        model = call.model
-        after = count_tokens_messages(call.messages, model=model)
-        before, mode = after, self.mode
-        transforms: tuple[str, ...] = ()
-        extra = dict(call.extra)
-        if call.event is not None:
-            data = call.event.data
-            # The event counted what the adapter compressed; the model may receive more
-            # (a system prompt added later). The saving carries over, not the total.
-            before = after + _saved(data)
-            transforms = tuple(str(t) for t in data.get("transforms_applied") or ())
-            if data.get("mode") in MODES:
-                mode = str(data["mode"])
-            extra["event"] = {k: data.get(k) for k in ("tokens_before", "tokens_after", "model")}
-            if data.get("failures"):
-                extra["failures"] = [str(f) for f in data["failures"]]
-        output, cached = None, None
-        if response is not None:
-            output, cached, usage_input = _usage(response)
-            if usage_input is not None:
-                extra["usage_input_tokens"] = usage_input
-            if output is not None:
-                extra["tokens_output_source"] = "usage"
-            elif error is None:
-                extra["tokens_output_source"] = "counted"
-                output = _count_output(response, model)
-        provider = provider_for_model(model)
-
-        def cost(input_tokens: int) -> float | None:  # cache-aware list price
-            return provider.estimate_cost(
-                input_tokens=input_tokens,
-                output_tokens=output or 0,
-                model=model,
-                cached_tokens=cached or 0,
-            )
-
-        waste = (
-            detect_waste(call.messages, get_tokenizer(model)).to_dict()
-            if self.mode == "audit"
-            else {}
-        )
-        return RequestMetrics.new(
-            model=model,
-            mode=mode,
-            tokens_input_before=before,
-            tokens_input_after=after,
-            tokens_output=output,
-            cached_tokens=cached,
-            cost_before=cost(before),
-            cost_after=cost(after),
-            transforms_applied=transforms,
-            waste_signals=waste,
-            stream=call.stream,
-            provider=provider.name,
-            source="langchain",
-            error=None if error is None else f"{type(error).__name__}: {error}"[:500],
-            extra=extra,
-        )
+        self.write(_metrics(call, response, error, self.mode))
 
     # -- the store (see headroom_integrations._sink) ------------------------------
 
@@ -299,69 +202,6 @@ class _Recorder:
 
     def close(self) -> None:
         self.sink.close()
-
-
-def _public(message: Mapping[str, Any]) -> dict[str, Any]:
-    """A neutral message without private keys (``_lc``): what the provider is sent."""
-    return {k: v for k, v in message.items() if not k.startswith("_")}
-
-
-def _model_name(params: Mapping[str, Any], metadata: Mapping[str, Any], default: str) -> str:
-    for source in (params, metadata):
-        for key in _MODEL_KEYS:
-            value = source.get(key)
-            if isinstance(value, str) and value:
-                return value
-    return default
-
-
-def _int(value: Any) -> int | None:
-    return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else None
-
-
-def _saved(data: Mapping[str, Any]) -> int:
-    saved = _int(data.get("tokens_saved"))
-    if saved is None:
-        before, after = _int(data.get("tokens_before")), _int(data.get("tokens_after"))
-        saved = before - after if before is not None and after is not None else 0
-    return max(0, saved)
-
-
-def _usage(response: LLMResult) -> tuple[int | None, int | None, int | None]:
-    """(output, cached, input) tokens the provider reported, each None when absent."""
-    gens = response.generations[0] if response.generations else []
-    message = getattr(gens[0], "message", None) if gens else None
-    usage = getattr(message, "usage_metadata", None)
-    if usage:
-        details = usage.get("input_token_details") or {}
-        return (
-            _int(usage.get("output_tokens")),
-            _int(details.get("cache_read")),
-            _int(usage.get("input_tokens")),
-        )
-    token_usage = (response.llm_output or {}).get("token_usage") or {}
-    if not isinstance(token_usage, Mapping):
-        return None, None, None
-    details = token_usage.get("prompt_tokens_details") or {}
-    cached = _int(details.get("cached_tokens")) if isinstance(details, Mapping) else None
-    return (
-        _int(token_usage.get("completion_tokens")),
-        cached,
-        _int(token_usage.get("prompt_tokens")),
-    )
-
-
-def _count_output(response: LLMResult, model: str) -> int:
-    """Tokens of the generated text and tool calls, when the provider reported none."""
-    tok = get_tokenizer(model)
-    total = 0
-    for gens in response.generations:
-        for gen in gens:
-            total += tok.count_text(gen.text)
-            for call in getattr(getattr(gen, "message", None), "tool_calls", None) or ():
-                total += tok.count_text(str(call.get("name", "")))
-                total += tok.count_text(str(call.get("args", "")))
-    return total
 
 
 class _HandlerAPI:
