@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..messages import content_text
 from ..tokens import REPLY_PRIMING, Tokenizer
-from ._fit import Unit, assemble, budget_error, layout, quantised_need
+from ._fit import Layout, Unit, assemble, budget_error, layout, lead_with_user, quantised_need
 from ._scoring import Embedder, Importance, MessageScorer
 from ._toolmsg import rewrite_tool_texts
 
@@ -139,6 +139,7 @@ class IntelligentContextManager:
                     continue
                 dropped.update(unit.indices)
                 freed += unit.tokens
+            dropped = _with_question(current, lay, dropped, tokenizer, budget - (now - freed))
             current = assemble(current, lay, dropped, self.store)
             labels.append(f"intelligent_cap:{sum(1 for u in lay.units if u.indices[0] in dropped)}")
             if tokenizer.count_messages(current) > budget:
@@ -191,3 +192,22 @@ class IntelligentContextManager:
 
         out = rewrite_tool_texts(messages, cut)
         return out, done
+
+
+def _with_question(
+    messages: list[Message], lay: Layout, dropped: set[int], tok: Tokenizer, room: int
+) -> set[int]:
+    """Scores may keep an old unit (an error, say) whose turn's question was dropped; the
+    kept part must still start with a user message. Restore that question's unit when
+    ``room`` (tokens left under the budget, the marker's allowance included) holds it,
+    else widen the cut (:func:`~._fit.lead_with_user`)."""
+    first = next((i for i in range(len(lay.head), len(messages)) if i not in dropped), None)
+    if first is None or messages[first].get("role") == "user" or first in lay.tail:
+        return dropped
+    unit_of = {i: u for u in lay.units for i in u.indices}
+    asked = [i for i in dropped if i < first and messages[i].get("role") == "user"]
+    if asked:
+        unit = unit_of[max(asked)]
+        if unit.tokens + 60 <= room:
+            return dropped - set(unit.indices)
+    return lead_with_user(messages, lay, dropped)

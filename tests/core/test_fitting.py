@@ -209,7 +209,8 @@ def test_fitted_request_converts_to_anthropic() -> None:
 
 
 @pytest.mark.parametrize("fraction", [0.3, 0.45, 0.6, 0.75, 0.9])
-def test_a_cut_never_leaves_an_answer_without_its_question(fraction: float) -> None:
+@pytest.mark.parametrize("fitter", ["rolling", "intelligent"])
+def test_a_cut_never_leaves_an_answer_without_its_question(fraction: float, fitter: str) -> None:
     # Tool units go first; what is left of an old turn is its question and, as a unit of its
     # own, the answer after the tool call. A cut between the two would start the kept part
     # with an assistant message (rejected by the Anthropic API, misleading for any model).
@@ -218,7 +219,12 @@ def test_a_cut_never_leaves_an_answer_without_its_question(fraction: float) -> N
         if m["role"] in ("user", "assistant") and m["content"]:
             m["content"] += " details" * 60
     window = int(TOK.count_messages(msgs) * fraction)
-    config = HeadroomConfig(rolling_window=RollingWindowConfig(output_buffer_tokens=0))
+    config = HeadroomConfig(
+        rolling_window=RollingWindowConfig(output_buffer_tokens=0),
+        intelligent_context=IntelligentContextConfig(
+            enabled=fitter == "intelligent", output_buffer_tokens=0
+        ),
+    )
     out = compress(msgs, model="gpt-4o", config=config, max_tokens=window).messages
     assert TOK.count_messages(out) <= window
     first = next(m for m in out if m["role"] != "system")
@@ -227,3 +233,16 @@ def test_a_cut_never_leaves_an_answer_without_its_question(fraction: float) -> N
         from headroom_core import to_anthropic
 
         assert to_anthropic(out)["messages"][0]["role"] == "user"
+
+
+def test_intelligent_cut_restores_the_question_of_a_kept_error() -> None:
+    msgs = history(10, error_at=1)
+    window = int(TOK.count_messages(msgs) * 0.5)
+    cfg = IntelligentContextConfig(enabled=True, output_buffer_tokens=0)
+    out = IntelligentContextManager(cfg, store=MemoryOriginalStore()).apply(
+        msgs, TOK, model_limit=window
+    ).messages
+    assert "lookup failed for O-1001" in json.dumps(out)  # the error unit is kept ...
+    first = next(m for m in out if m["role"] != "system")
+    assert first == msgs[5]  # ... after its own question, restored
+    assert TOK.count_messages(out) <= window
