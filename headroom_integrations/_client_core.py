@@ -49,6 +49,7 @@ from headroom_core.tokens import Tokenizer, get_tokenizer
 from headroom_core.transforms.cache_aligner import CacheAligner
 from headroom_core.waste import detect_waste
 
+from ._records import priced_record
 from ._sink import MetricsSink
 
 logger = logging.getLogger("headroom_integrations")
@@ -355,30 +356,19 @@ class ClientEngine:
         extra["latency_ms"] = round(1000 * (time.perf_counter() - plan.started), 3)
         if usage.input_tokens is not None:
             extra["usage_input_tokens"] = usage.input_tokens
-
-        def cost(tokens: int) -> float | None:  # cache-aware list price
-            return self.provider.estimate_cost(
-                input_tokens=tokens,
-                output_tokens=usage.output_tokens or 0,
-                model=plan.model,
-                cached_tokens=usage.cached_tokens or 0,
-            )
-
-        return RequestMetrics.new(
+        return priced_record(
+            self.provider,
             model=plan.model,
             mode=plan.mode,
-            tokens_input_before=plan.tokens_before,
-            tokens_input_after=plan.tokens_after,
+            tokens_before=plan.tokens_before,
+            tokens_after=plan.tokens_after,
             tokens_output=usage.output_tokens,
             cached_tokens=usage.cached_tokens,
-            cost_before=cost(plan.tokens_before),
-            cost_after=cost(plan.tokens_after),
-            transforms_applied=plan.transforms,
-            waste_signals=plan.waste,
-            stream=stream,
-            provider=self.provider.name,
             source="client",
-            error=None if error is None else f"{type(error).__name__}: {error}"[:500],
+            transforms=plan.transforms,
+            waste=plan.waste,
+            stream=stream,
+            error=None if error is None else f"{type(error).__name__}: {error}",
             extra=extra,
         )
 

@@ -22,6 +22,7 @@ from headroom_core.metrics.records import MODES
 from headroom_core.providers import provider_for_model
 from headroom_core.tokens import count_tokens_messages, get_tokenizer
 from headroom_core.waste import detect_waste
+from headroom_integrations._records import priced_record
 
 from ._convert import to_neutral
 
@@ -99,36 +100,24 @@ def _metrics(
         elif error is None:
             extra["tokens_output_source"] = "counted"
             output = _count_output(response, model)
-    provider = provider_for_model(model)
-
-    def cost(input_tokens: int) -> float | None:  # cache-aware list price
-        return provider.estimate_cost(
-            input_tokens=input_tokens,
-            output_tokens=output or 0,
-            model=model,
-            cached_tokens=cached or 0,
-        )
-
     waste = (
         detect_waste(call.messages, get_tokenizer(model)).to_dict()
         if handler_mode == "audit"
         else {}
     )
-    return RequestMetrics.new(
+    return priced_record(
+        provider_for_model(model),
         model=model,
         mode=mode,
-        tokens_input_before=before,
-        tokens_input_after=after,
+        tokens_before=before,
+        tokens_after=after,
         tokens_output=output,
         cached_tokens=cached,
-        cost_before=cost(before),
-        cost_after=cost(after),
-        transforms_applied=transforms,
-        waste_signals=waste,
-        stream=call.stream,
-        provider=provider.name,
         source="langchain",
-        error=None if error is None else f"{type(error).__name__}: {error}"[:500],
+        transforms=transforms,
+        waste=waste,
+        stream=call.stream,
+        error=None if error is None else f"{type(error).__name__}: {error}",
         extra=extra,
     )
 

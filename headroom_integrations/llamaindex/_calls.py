@@ -22,6 +22,7 @@ from headroom_core.metrics.records import MODES
 from headroom_core.providers import provider_for_model
 from headroom_core.tokens import Tokenizer, get_tokenizer
 from headroom_core.waste import detect_waste
+from headroom_integrations._records import priced_record
 
 from ._convert import to_neutral
 from .llm import HeadroomCompressionEvent
@@ -79,33 +80,21 @@ def _metrics(call: _Call, response: Any, error: str | None, handler_mode: str) -
         else:
             extra["tokens_output_source"] = "counted"
             output = _count_output(response, tok)
-    provider = provider_for_model(model)
-
-    def cost(input_tokens: int) -> float | None:
-        return provider.estimate_cost(
-            input_tokens=input_tokens,
-            output_tokens=output or 0,
-            model=model,
-            cached_tokens=cached or 0,
-        )
-
     audit = handler_mode == "audit" and not isinstance(call.received, str)
     waste = detect_waste(call.received, tok).to_dict() if audit else {}  # type: ignore[arg-type]
-    return RequestMetrics.new(
+    return priced_record(
+        provider_for_model(model),
         model=model,
         mode=mode,
-        tokens_input_before=before,
-        tokens_input_after=after,
+        tokens_before=before,
+        tokens_after=after,
         tokens_output=output,
         cached_tokens=cached,
-        cost_before=cost(before),
-        cost_after=cost(after),
-        transforms_applied=transforms,
-        waste_signals=waste,
-        stream=call.stream,
-        provider=provider.name,
         source="llamaindex",
-        error=None if error is None else error[:500],
+        transforms=transforms,
+        waste=waste,
+        stream=call.stream,
+        error=error,
         extra=extra,
     )
 
