@@ -45,7 +45,7 @@ from headroom_core.messages import Message, check_messages
 from headroom_core.metrics import RequestMetrics
 from headroom_core.pipeline import CompressResult, SimulationResult, compress, default_query
 from headroom_core.providers import AnthropicProvider, OpenAIProvider
-from headroom_core.tokens import Tokenizer, get_tokenizer
+from headroom_core.tokens import get_tokenizer
 from headroom_core.transforms.cache_aligner import CacheAligner
 from headroom_core.waste import detect_waste
 
@@ -201,9 +201,10 @@ class ClientEngine:
         if options.mode == "off":
             return plan
         try:
-            self._measure(plan, messages, tools)
-            result = self._compress(messages, model, tools, options, reply_tokens)
-            after = result.tokens_after + get_tokenizer(model).count_text(tools_text(tools))
+            tools_tokens = get_tokenizer(model).count_text(tools_text(tools))  # once per call
+            self._measure(plan, messages, tools, tools_tokens)
+            result = self._compress(messages, model, tools_tokens, options, reply_tokens)
+            after = result.tokens_after + tools_tokens
             if options.mode == "optimize":
                 plan.transforms = result.transforms_applied
                 if result.transforms_applied:
@@ -219,10 +220,12 @@ class ClientEngine:
             self.fail(plan, exc, "the request goes out unchanged")
         return plan
 
-    def _measure(self, plan: Plan, messages: Sequence[Message], tools: Any) -> None:
+    def _measure(
+        self, plan: Plan, messages: Sequence[Message], tools: Any, tools_tokens: int
+    ) -> None:
         tokenizer = get_tokenizer(plan.model)
         checked = check_messages(messages)
-        plan.tokens_before = plan.tokens_after = _count(tokenizer, checked, tools)
+        plan.tokens_before = plan.tokens_after = tokenizer.count_messages(checked) + tools_tokens
         plan.waste = detect_waste(checked, tokenizer).to_dict()
         query = default_query(checked)
         if query:
@@ -247,13 +250,13 @@ class ClientEngine:
         self,
         messages: Sequence[Message],
         model: str,
-        tools: Any,
+        tools_tokens: int,
         options: CallOptions,
         reply_tokens: int | None,
     ) -> CompressResult:
+        """Optimize-mode compression; the tool definitions' tokens come off the window."""
         config = self.call_config(options, reply_tokens)
         window = self.provider.get_context_limit(model)
-        tools_tokens = get_tokenizer(model).count_text(tools_text(tools))
         return compress(
             messages,
             model=model,
@@ -312,8 +315,8 @@ class ClientEngine:
         """What optimize would send; BudgetError propagates (that is what a preview is for)."""
         checked = check_messages(messages)
         tokenizer = get_tokenizer(model)
-        result = self._compress(checked, model, tools, options, reply_tokens)
         extra = tokenizer.count_text(tools_text(tools))
+        result = self._compress(checked, model, extra, options, reply_tokens)
         before, after = result.tokens_before + extra, result.tokens_after + extra
         saved = max(0, before - after)
         sim = SimulationResult(
@@ -377,10 +380,6 @@ class ClientEngine:
 def _unaligned() -> CacheAligner:
     """A CacheAligner that moves nothing: it hashes the stable prefix as it is."""
     return CacheAligner(CacheAlignerConfig(enabled=False))
-
-
-def _count(tokenizer: Tokenizer, messages: list[Message], tools: Any) -> int:
-    return tokenizer.count_messages(messages) + tokenizer.count_text(tools_text(tools))
 
 
 __all__ = [
