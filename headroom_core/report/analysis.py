@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
 from headroom_core.metrics import RequestMetrics
+from headroom_core.metrics._base import summarize
 
 from ._extra import (
     WASTE_CATEGORIES,
@@ -212,29 +213,29 @@ def _bucket_label(start: datetime, period: str) -> str:
 
 
 def overview(records: Sequence[RequestMetrics]) -> Overview:
-    before = sum(m.tokens_input_before for m in records)
-    saved = sum(m.tokens_saved for m in records)
+    """The stores' own totals (``get_summary`` agrees with the report), plus what the
+    report adds: per-mode rows, sources, output tokens, cache share, errors."""
+    total = summarize(records)
     cached, base = cache_counts(records)
-    stamps = [m.timestamp for m in records]
     return Overview(
-        requests=len(records),
+        requests=total.requests,
         modes=_mode_totals(records),
         sources=tuple(Counter(m.source or "unknown" for m in records).most_common()),
-        tokens_before=before,
-        tokens_after=sum(m.tokens_input_after for m in records),
-        tokens_saved=saved,
-        savings_percent=_percent(saved, before),
+        tokens_before=total.total_tokens_before,
+        tokens_after=total.total_tokens_after,
+        tokens_saved=total.total_tokens_saved,
+        savings_percent=total.savings_percent,
         tokens_output=sum(m.tokens_output or 0 for m in records),
-        cost_before=math.fsum(m.cost_before or 0.0 for m in records),
-        cost_after=math.fsum(m.cost_after or 0.0 for m in records),
-        cost_saved=math.fsum(m.cost_saved or 0.0 for m in records),
+        cost_before=total.total_cost_before,
+        cost_after=total.total_cost_after,
+        cost_saved=total.cost_saved,
         priced_requests=sum(m.cost_saved is not None for m in records),
         cached_tokens=cached,
         cache_base_tokens=base,
         cached_share=cached / base if base else None,
         errors=sum(m.error is not None for m in records),
-        first=min(stamps, default=None),
-        last=max(stamps, default=None),
+        first=total.first_timestamp,
+        last=total.last_timestamp,
     )
 
 
