@@ -22,7 +22,13 @@ from headroom_core.tokens import count_tokens_messages
 MODEL = "gpt-4o"
 # family -> (column title, retention key), in display order
 RETENTION_COLUMNS: dict[str, tuple[tuple[str, str], ...]] = {
-    "json": (("valid JSON %", "valid"), ("lossless %", "lossless"), ("errors kept %", "errors"), ("query item %", "query"), ("query item verbatim %", "verbatim")),
+    "json": (
+        ("valid JSON %", "valid"),
+        ("lossless %", "lossless"),
+        ("errors kept %", "errors"),
+        ("query item %", "query"),
+        ("query item verbatim %", "verbatim"),
+    ),
     "logs": (("warn+ lines %", "important"), ("rare lines %", "rare")),
     "conversations": (("pairing ok %", "pairing"), ("text unchanged %", "text")),
 }

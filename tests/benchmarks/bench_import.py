@@ -39,7 +39,9 @@ def main() -> None:
     subprocess.run([sys.executable, "-c", "import headroom_core"], check=True)  # warm .pyc
     rows = []
     for _ in range(args.runs):
-        out = subprocess.run([sys.executable, "-c", PROBE], capture_output=True, text=True, check=True)
+        out = subprocess.run(
+            [sys.executable, "-c", PROBE], capture_output=True, text=True, check=True
+        )
         rows.append(json.loads(out.stdout))
     imports = [r["import_ms"] for r in rows]
     engines = [r["engine_ms"] for r in rows]
@@ -47,8 +49,12 @@ def main() -> None:
     print(f"| measure ({args.runs} fresh processes) | median ms | min ms |")
     print("| --- | ---: | ---: |")
     print(f"| import headroom_core | {statistics.median(imports):.1f} | {min(imports):.1f} |")
-    print(f"| import headroom_core + load compress (the engine) | {statistics.median(engines):.1f} | {min(engines):.1f} |")
-    print(f"| first compress() (builds o200k tokenizer) | {statistics.median(firsts):.1f} | {min(firsts):.1f} |")
+    print(
+        f"| import headroom_core + load compress (the engine) | {statistics.median(engines):.1f} | {min(engines):.1f} |"
+    )
+    print(
+        f"| first compress() (builds o200k tokenizer) | {statistics.median(firsts):.1f} | {min(firsts):.1f} |"
+    )
     heavy = sorted({m for r in rows for m in r["heavy"]})
     print(f"heavy modules loaded: {heavy or 'none'}")
 

@@ -16,7 +16,9 @@ import sys
 import time
 from pathlib import Path
 
-DATA = Path(__file__).resolve().parents[3] / "shared" / "data" / "db_tau_bench" / "retail__orders.json"
+DATA = (
+    Path(__file__).resolve().parents[3] / "shared" / "data" / "db_tau_bench" / "retail__orders.json"
+)
 
 
 def build(mb: float) -> str:
@@ -45,8 +47,17 @@ def main() -> None:
     text = build(args.mb)
     messages = [
         {"role": "user", "content": "Which orders are still pending for user mei_kovacs_8020?"},
-        {"role": "assistant", "content": None, "tool_calls": [
-            {"id": "c1", "type": "function", "function": {"name": "list_orders", "arguments": "{}"}}]},
+        {
+            "role": "assistant",
+            "content": None,
+            "tool_calls": [
+                {
+                    "id": "c1",
+                    "type": "function",
+                    "function": {"name": "list_orders", "arguments": "{}"},
+                }
+            ],
+        },
         {"role": "tool", "tool_call_id": "c1", "content": text},
     ]
     compress([{"role": "user", "content": "warm up the tokenizer"}])
@@ -63,10 +74,14 @@ def main() -> None:
     ms = (time.perf_counter() - start) * 1000
     Tokenizer.encode = original  # type: ignore[method-assign]
     ratio = sum(encoded) / len(text)
-    print("| tool output | encode passes (chars encoded / size) | ms | tokens before | tokens after | transforms |")
+    print(
+        "| tool output | encode passes (chars encoded / size) | ms | tokens before | tokens after | transforms |"
+    )
     print("| --- | ---: | ---: | ---: | ---: | --- |")
-    print(f"| {len(text) / 1e6:.2f} MB JSON, SYNTHETIC tau-bench orders | {ratio:.2f} | {ms:.0f} | "
-          f"{result.tokens_before:,} | {result.tokens_after:,} | {', '.join(result.transforms_applied)} |")
+    print(
+        f"| {len(text) / 1e6:.2f} MB JSON, SYNTHETIC tau-bench orders | {ratio:.2f} | {ms:.0f} | "
+        f"{result.tokens_before:,} | {result.tokens_after:,} | {', '.join(result.transforms_applied)} |"
+    )
     sys.stdout.flush()
 
 

@@ -145,7 +145,9 @@ def run_positions(
                     tallies[name, pos].cold_ms.append(timed(fn, q.passages, q.question)[1])
     throughput = ""
     if embedder is not None:
-        texts = list(dict.fromkeys(t for qs in sets.values() for q in qs for t in (q.question, *q.passages)))
+        texts = list(
+            dict.fromkeys(t for qs in sets.values() for q in qs for t in (q.question, *q.passages))
+        )
         embedder.clear_cache()
         t0 = time.perf_counter()
         embedder.embed(texts)
@@ -162,7 +164,9 @@ def run_positions(
     return tallies, throughput
 
 
-def run_pool(limit: int, scorers: dict[str, ScoreFn], embedder: Any) -> tuple[dict[str, Tally], int]:
+def run_pool(
+    limit: int, scorers: dict[str, ScoreFn], embedder: Any
+) -> tuple[dict[str, Tally], int]:
     asked, pool = load_pool(limit)
     index = {text: i for i, text in enumerate(pool)}
     if embedder is not None:
@@ -186,14 +190,18 @@ def ms(values: list[float]) -> str:
     return f"{statistics.mean(values):.1f}" if values else "–"
 
 
-def print_positions(sets: dict[int, list[Question]], tallies: dict[tuple[str, int], Tally], names: list[str]) -> None:
+def print_positions(
+    sets: dict[int, list[Question]], tallies: dict[tuple[str, int], Tally], names: list[str]
+) -> None:
     n = len(next(iter(sets.values())))
     print(f"### Gold passage among 20 (derived sets, first {n} questions per position)\n")
     print("| scorer | gold at | mean rank | rank 1 % | top 5 % | ms/q cold | ms/q cached |")
     print("| --- | ---: | ---: | ---: | ---: | ---: | ---: |")
     for pos, questions in sets.items():
         ranks = [pos + 1] * len(questions)
-        print(f"| given order | {pos} | {statistics.mean(ranks):.2f} | {pct(ranks, 1)} | {pct(ranks, 5)} | – | – |")
+        print(
+            f"| given order | {pos} | {statistics.mean(ranks):.2f} | {pct(ranks, 1)} | {pct(ranks, 5)} | – | – |"
+        )
     for name in names:
         for pos in sets:
             t = tallies[name, pos]
@@ -205,8 +213,12 @@ def print_positions(sets: dict[int, list[Question]], tallies: dict[tuple[str, in
 
 def print_pool(tallies: dict[str, Tally], n_pool: int) -> None:
     n = len(next(iter(tallies.values())).ranks)
-    print(f"\n### Gold passage among all {n_pool} distinct nq-open-oracle passages (first {n} questions)\n")
-    print("| scorer | mean rank | median rank | rank 1 % | top 5 % | top 20 % | ms/q (passages cached) |")
+    print(
+        f"\n### Gold passage among all {n_pool} distinct nq-open-oracle passages (first {n} questions)\n"
+    )
+    print(
+        "| scorer | mean rank | median rank | rank 1 % | top 5 % | top 20 % | ms/q (passages cached) |"
+    )
     print("| --- | ---: | ---: | ---: | ---: | ---: | ---: |")
     for name, t in tallies.items():
         print(
@@ -217,8 +229,12 @@ def print_pool(tallies: dict[str, Tally], n_pool: int) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--limit", type=int, default=200, help="questions per set (max 200 for the derived sets)")
-    parser.add_argument("--cold", type=int, default=10, help="questions per position timed with an empty cache")
+    parser.add_argument(
+        "--limit", type=int, default=200, help="questions per set (max 200 for the derived sets)"
+    )
+    parser.add_argument(
+        "--cold", type=int, default=10, help="questions per position timed with an empty cache"
+    )
     parser.add_argument("--alpha", type=float, default=0.5, help="BM25 weight of the hybrid scorer")
     parser.add_argument("--no-pool", action="store_true", help="skip the all-passages table")
     args = parser.parse_args()

@@ -38,13 +38,20 @@ def test_compress_openai_messages_file_round_trip(runner: CliRunner, tmp_path: P
     rows = [{"id": i, "name": f"n{i}"} for i in range(12)]
     msgs = [
         {"role": "user", "content": "list"},
-        {"role": "assistant", "content": None, "tool_calls": [
-            {"id": "c", "type": "function", "function": {"name": "ls", "arguments": "{}"}}]},
+        {
+            "role": "assistant",
+            "content": None,
+            "tool_calls": [
+                {"id": "c", "type": "function", "function": {"name": "ls", "arguments": "{}"}}
+            ],
+        },
         {"role": "tool", "tool_call_id": "c", "content": json.dumps(rows, indent=2)},
     ]
     src, out = tmp_path / "in.json", tmp_path / "out.json"
     src.write_text(json.dumps(msgs))
-    result = runner.invoke(main, ["compress", str(src), "-o", str(out), "--store", f"jsonl:///{tmp_path}/m.jsonl"])
+    result = runner.invoke(
+        main, ["compress", str(src), "-o", str(out), "--store", f"jsonl:///{tmp_path}/m.jsonl"]
+    )
     assert result.exit_code == 0, result.output
     written = json.loads(out.read_text())
     assert written[:2] == msgs[:2]
@@ -56,12 +63,25 @@ def test_compress_openai_messages_file_round_trip(runner: CliRunner, tmp_path: P
 
 def test_compress_anthropic_body_keeps_its_form(runner: CliRunner, tmp_path: Path) -> None:
     body = {
-        "model": "claude-haiku-4-5", "max_tokens": 100, "system": "s",
+        "model": "claude-haiku-4-5",
+        "max_tokens": 100,
+        "system": "s",
         "messages": [
             {"role": "user", "content": "q"},
-            {"role": "assistant", "content": [{"type": "tool_use", "id": "t", "name": "f", "input": {}}]},
-            {"role": "user", "content": [{"type": "tool_result", "tool_use_id": "t",
-                                          "content": json.dumps({"a": list(range(50))}, indent=2)}]},
+            {
+                "role": "assistant",
+                "content": [{"type": "tool_use", "id": "t", "name": "f", "input": {}}],
+            },
+            {
+                "role": "user",
+                "content": [
+                    {
+                        "type": "tool_result",
+                        "tool_use_id": "t",
+                        "content": json.dumps({"a": list(range(50))}, indent=2),
+                    }
+                ],
+            },
         ],
     }
     src = tmp_path / "body.json"
@@ -95,8 +115,9 @@ def test_raw_tool_output(runner: CliRunner, tmp_path: Path) -> None:
         ('{"messages": "nope"}', None),
     ],
 )
-def test_bad_input_is_one_clear_line_and_exit_2(runner: CliRunner, tmp_path: Path, content: str,
-                                                message: str | None) -> None:
+def test_bad_input_is_one_clear_line_and_exit_2(
+    runner: CliRunner, tmp_path: Path, content: str, message: str | None
+) -> None:
     src = tmp_path / "bad.json"
     src.write_text(content)
     result = runner.invoke(main, ["simulate", str(src), "--store", ""])
@@ -105,7 +126,14 @@ def test_bad_input_is_one_clear_line_and_exit_2(runner: CliRunner, tmp_path: Pat
         return
     assert result.exit_code == 2
     lines = [line for line in result.output.splitlines() if line.strip()]
-    assert lines == [f"Error: {src}: {message}" + ("; use --as tool-output to compress a raw tool output such as a log" if "not JSON" in message else "")]
+    assert lines == [
+        f"Error: {src}: {message}"
+        + (
+            "; use --as tool-output to compress a raw tool output such as a log"
+            if "not JSON" in message
+            else ""
+        )
+    ]
 
 
 def test_missing_file(runner: CliRunner, tmp_path: Path) -> None:
@@ -117,8 +145,13 @@ def test_installed_entry_point_runs(tmp_path: Path) -> None:
     exe = shutil.which("headroom", path=str(Path(sys.executable).parent))
     if exe is None:
         pytest.skip("the headroom entry point is not installed in this environment")
-    out = subprocess.run([exe, "simulate", "--store", f"sqlite:///{tmp_path}/x.db"],
-                         capture_output=True, text=True, timeout=120, cwd=tmp_path)
+    out = subprocess.run(
+        [exe, "simulate", "--store", f"sqlite:///{tmp_path}/x.db"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=tmp_path,
+    )
     assert out.returncode == 0, out.stderr
     assert "saved" in out.stdout
 
@@ -138,8 +171,9 @@ def recorded(runner: CliRunner, tmp_path: Path) -> str:
     return url
 
 
-def test_report_html_goes_to_the_default_file(runner: CliRunner, recorded: str, tmp_path: Path,
-                                             monkeypatch: pytest.MonkeyPatch) -> None:
+def test_report_html_goes_to_the_default_file(
+    runner: CliRunner, recorded: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.chdir(tmp_path)
     result = runner.invoke(main, ["report", "--store", recorded])
     assert result.exit_code == 0, result.output
@@ -149,24 +183,33 @@ def test_report_html_goes_to_the_default_file(runner: CliRunner, recorded: str, 
     assert "simulate" in html and "https://" not in html
 
 
-def test_report_markdown_to_stdout_and_to_a_file(runner: CliRunner, recorded: str, tmp_path: Path) -> None:
-    result = runner.invoke(main, ["report", "--store", recorded, "--format", "markdown", "--period", "week"])
+def test_report_markdown_to_stdout_and_to_a_file(
+    runner: CliRunner, recorded: str, tmp_path: Path
+) -> None:
+    result = runner.invoke(
+        main, ["report", "--store", recorded, "--format", "markdown", "--period", "week"]
+    )
     assert result.exit_code == 0, result.output
     assert result.stdout.startswith("# Headroom report\n")
     assert "- Requests: 1 (simulate 1)" in result.stdout and "per week, UTC" in result.stdout
     out = tmp_path / "r.md"
-    result = runner.invoke(main, ["report", "--store", recorded, "--format", "md", "-o", str(out), "--top", "1"])
+    result = runner.invoke(
+        main, ["report", "--store", recorded, "--format", "md", "-o", str(out), "--top", "1"]
+    )
     assert result.exit_code == 0, result.output
     assert result.output == f"Report written to {out}\n"
     assert "## 4. Top 1 high-waste requests" in out.read_text("utf-8")
-    result = runner.invoke(main, ["report", "--store", recorded, "--format", "md", "--since", "2999-01-01"])
+    result = runner.invoke(
+        main, ["report", "--store", recorded, "--format", "md", "--since", "2999-01-01"]
+    )
     assert result.exit_code == 0, result.output
     assert "There are no requests in this store." in result.stdout
     assert "since 2999-01-01 00:00 UTC" in result.stdout
 
 
 def test_report_missing_store_is_one_line_exit_2_and_creates_nothing(
-        runner: CliRunner, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    runner: CliRunner, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     empty = tmp_path / "cwd"
     empty.mkdir()
     monkeypatch.chdir(empty)
@@ -182,13 +225,20 @@ def test_report_missing_store_is_one_line_exit_2_and_creates_nothing(
     "args,message",
     [
         (["--format", "pdf"], "Error: format: expected one of 'html', 'markdown', 'md', got 'pdf'"),
-        (["--period", "year"], "Error: period: expected one of 'hour', 'day', 'week', 'month', got 'year'"),
+        (
+            ["--period", "year"],
+            "Error: period: expected one of 'hour', 'day', 'week', 'month', got 'year'",
+        ),
         (["--top", "-3"], "Error: top: expected an int >= 0, got -3"),
-        (["--store", "ftp://x"], "Error: metrics store URL 'ftp://x': unknown scheme; known schemes: jsonl://, memory://, sqlite://"),
+        (
+            ["--store", "ftp://x"],
+            "Error: metrics store URL 'ftp://x': unknown scheme; known schemes: jsonl://, memory://, sqlite://",
+        ),
     ],
 )
-def test_report_bad_arguments(runner: CliRunner, recorded: str, tmp_path: Path, args: list[str],
-                              message: str) -> None:
+def test_report_bad_arguments(
+    runner: CliRunner, recorded: str, tmp_path: Path, args: list[str], message: str
+) -> None:
     args = args if "--store" in args else ["--store", recorded, *args]
     out = tmp_path / "unused.html"
     result = runner.invoke(main, ["report", *args, "-o", str(out)])

@@ -411,7 +411,7 @@ def test_python_keeps_outline_verbatim_and_elides_bodies() -> None:
         "    retries = 3",
         "    @property",
         "    async def fetch(\n        self,\n        path: str,\n        *,\n"
-        "        timeout: int = TIMEOUT,\n    ) -> bytes:\n        \"\"\"Fetch ``path``.\"\"\"",
+        '        timeout: int = TIMEOUT,\n    ) -> bytes:\n        """Fetch ``path``."""',
         "    def close(self) -> None:",
     ):
         assert kept in out
@@ -485,7 +485,7 @@ def test_long_module_constant_values_are_elided_between_brackets() -> None:
 
 
 def test_syntax_error_falls_back_to_indentation() -> None:
-    truncated = PY[: PY.index("        self.base = \"\"")]  # cut inside close()
+    truncated = PY[: PY.index('        self.base = ""')]  # cut inside close()
     with pytest.raises(SyntaxError):
         ast.parse(truncated + "\n)")
     result = _compress(truncated)
@@ -579,7 +579,9 @@ def test_c_braces_on_their_own_line(parser: str) -> None:
 
 
 def test_a_view_of_one_function_keeps_its_body() -> None:
-    body = "".join(f"  step_{i}(ctx, {i}, \"a step of the one function viewed\");\n" for i in range(40))
+    body = "".join(
+        f'  step_{i}(ctx, {i}, "a step of the one function viewed");\n' for i in range(40)
+    )
     view = "static int run(context_t* ctx)\n{\n" + body + "  return 0;\n}\n"
     assert CodeCompressor().detect(view) is True
     assert CodeCompressor().compress(view, _ctx()) is None
@@ -593,7 +595,7 @@ def test_mask_blanks_literals_and_keeps_code_braces() -> None:
     masked = mask(source, "js")
     assert len(masked.text) == len(source)
     assert [source[offset] for offset, _ in masked.braces] == ["{", "}"]
-    assert masked.text.endswith("f() { g(\" \") }")
+    assert masked.text.endswith('f() { g(" ") }')
     assert "{" not in masked.text[: masked.text.index("f()")]
 
 
@@ -758,9 +760,13 @@ def test_real_files_keep_every_signature_and_save_tokens(shared_data: Path) -> N
         assert again is None or again.text == result.text, f"{path.name}: not idempotent"
         before, after = count_tokens_text(text), count_tokens_text(result.text)
         total_before, total_after = total_before + before, total_after + after
-        print(f"{path.parent.name}/{path.name}: {before} -> {after} tokens ({1 - after / before:.1%})")
+        print(
+            f"{path.parent.name}/{path.name}: {before} -> {after} tokens ({1 - after / before:.1%})"
+        )
         assert after < 0.85 * before, path.name
-    print(f"all {len(files)} files: {total_before} -> {total_after} ({1 - total_after / total_before:.1%})")
+    print(
+        f"all {len(files)} files: {total_before} -> {total_after} ({1 - total_after / total_before:.1%})"
+    )
     assert total_after < 0.65 * total_before
 
 

@@ -18,7 +18,11 @@ from headroom_core import (
 
 def test_seed_defaults() -> None:
     sc = SmartCrusherConfig()
-    assert (sc.min_tokens_to_crush, sc.max_items_after_crush, sc.min_items_to_analyze) == (200, 15, 5)
+    assert (sc.min_tokens_to_crush, sc.max_items_after_crush, sc.min_items_to_analyze) == (
+        200,
+        15,
+        5,
+    )
     assert RollingWindowConfig().output_buffer_tokens == 4000
     assert RelevanceScorerConfig().bm25_k1 == 1.5 and RelevanceScorerConfig().hybrid_alpha == 0.5
     assert IntelligentContextConfig().keep_last_turns == 2
@@ -27,25 +31,45 @@ def test_seed_defaults() -> None:
 
 
 def test_weights_normalized_sum_to_one() -> None:
-    w = ScoringWeights(recency=2, semantic_similarity=1, toin_importance=1, error_indicator=0,
-                       forward_reference=0, token_density=0).normalized()
+    w = ScoringWeights(
+        recency=2,
+        semantic_similarity=1,
+        toin_importance=1,
+        error_indicator=0,
+        forward_reference=0,
+        token_density=0,
+    ).normalized()
     assert w.recency == pytest.approx(0.5) and w.semantic_similarity == pytest.approx(0.25)
     assert sum(w.model_dump().values()) == pytest.approx(1.0)
     with pytest.raises(ConfigError, match="at least one weight"):
-        ScoringWeights(recency=0, semantic_similarity=0, toin_importance=0, error_indicator=0,
-                       forward_reference=0, token_density=0)
+        ScoringWeights(
+            recency=0,
+            semantic_similarity=0,
+            toin_importance=0,
+            error_indicator=0,
+            forward_reference=0,
+            token_density=0,
+        )
 
 
 @pytest.mark.parametrize(
     "make,field",
     [
-        (lambda: SmartCrusherConfig(min_tokens_to_crush=-1), "SmartCrusherConfig.min_tokens_to_crush"),
-        (lambda: SmartCrusherConfig(max_items_after_crush="many"), "SmartCrusherConfig.max_items_after_crush"),
+        (
+            lambda: SmartCrusherConfig(min_tokens_to_crush=-1),
+            "SmartCrusherConfig.min_tokens_to_crush",
+        ),
+        (
+            lambda: SmartCrusherConfig(max_items_after_crush="many"),
+            "SmartCrusherConfig.max_items_after_crush",
+        ),
         (lambda: HeadroomConfig(mode="fast"), "HeadroomConfig.mode"),
         (lambda: RelevanceScorerConfig(hybrid_alpha=1.5), "RelevanceScorerConfig.hybrid_alpha"),
         (lambda: CacheAlignerConfig(extract_date=True), "CacheAlignerConfig.extract_date"),
-        (lambda: HeadroomConfig(rolling_window={"preserve_recent_turns": -2}),
-         "HeadroomConfig.rolling_window.preserve_recent_turns"),
+        (
+            lambda: HeadroomConfig(rolling_window={"preserve_recent_turns": -2}),
+            "HeadroomConfig.rolling_window.preserve_recent_turns",
+        ),
     ],
 )
 def test_wrong_values_name_the_field(make, field: str) -> None:

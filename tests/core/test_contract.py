@@ -132,8 +132,13 @@ MALFORMED = [
 def test_malformed_tool_output_passes_through_unchanged(name: str, run: Run, text: str) -> None:
     messages = [
         {"role": "user", "content": '{"user": "json stays"}'},
-        {"role": "assistant", "content": None, "tool_calls": [
-            {"id": "c", "type": "function", "function": {"name": "t", "arguments": "{}"}}]},
+        {
+            "role": "assistant",
+            "content": None,
+            "tool_calls": [
+                {"id": "c", "type": "function", "function": {"name": "t", "arguments": "{}"}}
+            ],
+        },
         {"role": "tool", "tool_call_id": "c", "content": text},
     ]
     out = check_contract(run, messages)
@@ -141,9 +146,14 @@ def test_malformed_tool_output_passes_through_unchanged(name: str, run: Run, tex
 
 
 json_values = st.recursive(
-    st.none() | st.booleans() | st.integers(-(2**40), 2**40) | st.floats(allow_nan=False, allow_infinity=False)
+    st.none()
+    | st.booleans()
+    | st.integers(-(2**40), 2**40)
+    | st.floats(allow_nan=False, allow_infinity=False)
     | st.text(max_size=20),
-    lambda kids: st.lists(kids, max_size=5) | st.dictionaries(st.text(max_size=8), kids, max_size=5),
+    lambda kids: (
+        st.lists(kids, max_size=5) | st.dictionaries(st.text(max_size=8), kids, max_size=5)
+    ),
     max_leaves=30,
 )
 
@@ -155,19 +165,37 @@ def histories(draw: st.DrawFn) -> list[dict[str, Any]]:
         msgs.append({"role": "user", "content": draw(st.text(max_size=40))})
         ids = [f"call_{turn}_{k}" for k in range(draw(st.integers(0, 3)))]
         if ids:
-            msgs.append({"role": "assistant", "content": None, "tool_calls": [
-                {"id": i, "type": "function", "function": {"name": "tool", "arguments": "{}"}} for i in ids]})
+            msgs.append(
+                {
+                    "role": "assistant",
+                    "content": None,
+                    "tool_calls": [
+                        {
+                            "id": i,
+                            "type": "function",
+                            "function": {"name": "tool", "arguments": "{}"},
+                        }
+                        for i in ids
+                    ],
+                }
+            )
             for i in ids:
                 value = draw(json_values)
                 indent = draw(st.sampled_from([None, 2]))
-                text = draw(st.sampled_from([json.dumps(value, indent=indent), json.dumps(value)[:-1] or "{"]))
+                text = draw(
+                    st.sampled_from(
+                        [json.dumps(value, indent=indent), json.dumps(value)[:-1] or "{"]
+                    )
+                )
                 msgs.append({"role": "tool", "tool_call_id": i, "content": text})
         msgs.append({"role": "assistant", "content": draw(st.text(max_size=40))})
     return msgs
 
 
 @pytest.mark.parametrize("name,run", _runs())
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 @given(messages=histories())
 def test_contract_on_generated_histories(name: str, run: Run, messages: list) -> None:
     out = check_contract(run, messages)

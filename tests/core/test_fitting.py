@@ -21,24 +21,41 @@ TOK = get_tokenizer("gpt-4o")
 
 
 def call(cid: str, name: str = "lookup") -> dict[str, Any]:
-    return {"id": cid, "type": "function", "function": {"name": name, "arguments": json.dumps({"q": cid})}}
+    return {
+        "id": cid,
+        "type": "function",
+        "function": {"name": name, "arguments": json.dumps({"q": cid})},
+    }
 
 
-def history(turns: int, tool_chars: int = 1500, error_at: int | None = None) -> list[dict[str, Any]]:
+def history(
+    turns: int, tool_chars: int = 1500, error_at: int | None = None
+) -> list[dict[str, Any]]:
     msgs: list[dict[str, Any]] = [{"role": "system", "content": "You are a support agent."}]
     for t in range(turns):
         msgs.append({"role": "user", "content": f"question {t}: what about order O-{1000 + t}?"})
         cid = f"c{t}"
         msgs.append({"role": "assistant", "content": None, "tool_calls": [call(cid)]})
         body = f"ERROR: lookup failed for O-{1000 + t} " if t == error_at else ""
-        msgs.append({"role": "tool", "tool_call_id": cid,
-                     "content": body + f"order O-{1000 + t} " + ("status shipped; " * (tool_chars // 16))})
+        msgs.append(
+            {
+                "role": "tool",
+                "tool_call_id": cid,
+                "content": body
+                + f"order O-{1000 + t} "
+                + ("status shipped; " * (tool_chars // 16)),
+            }
+        )
         msgs.append({"role": "assistant", "content": f"Order O-{1000 + t} has shipped."})
     return msgs
 
 
 def texts(msgs: list[dict[str, Any]], role: str) -> list[Any]:
-    return [m["content"] for m in msgs if m["role"] == role and not str(m["content"]).startswith("[headroom:")]
+    return [
+        m["content"]
+        for m in msgs
+        if m["role"] == role and not str(m["content"]).startswith("[headroom:")
+    ]
 
 
 def marker_ref(msgs: list[dict[str, Any]]) -> str:
@@ -61,7 +78,9 @@ def test_rolling_window_fits_pairs_and_keeps_text(fraction: float) -> None:
     assert out[0] == msgs[0]
     assert out[-8:] == msgs[-8:]  # the last two turns, untouched
     kept_users = texts(out, "user")
-    assert kept_users == [u for u in texts(msgs, "user") if u in kept_users]  # order kept, text unchanged
+    assert kept_users == [
+        u for u in texts(msgs, "user") if u in kept_users
+    ]  # order kept, text unchanged
     dropped = json.loads(retrieve(marker_ref(out), store=store))
     assert len(dropped) + len(out) - 1 == len(msgs)
     assert all(m in msgs for m in dropped)
@@ -70,7 +89,9 @@ def test_rolling_window_fits_pairs_and_keeps_text(fraction: float) -> None:
 def test_rolling_window_drops_tool_units_before_turns() -> None:
     msgs = history(8)
     window = TOK.count_messages(msgs) - 300
-    out = RollingWindow(RollingWindowConfig(output_buffer_tokens=0), MemoryOriginalStore()).apply(msgs, max_tokens=window)
+    out = RollingWindow(RollingWindowConfig(output_buffer_tokens=0), MemoryOriginalStore()).apply(
+        msgs, max_tokens=window
+    )
     assert texts(out, "user") == texts(msgs, "user")  # every user turn still there
     assert sum(1 for m in out if m["role"] == "tool") < sum(1 for m in msgs if m["role"] == "tool")
 
@@ -97,13 +118,17 @@ def test_compress_fits_the_window_or_raises() -> None:
 def test_growing_history_is_cut_in_few_steps() -> None:
     full = history(30, tool_chars=800)
     window = TOK.count_messages(full[:41])  # fits the first 10 turns
-    rw = RollingWindow(RollingWindowConfig(output_buffer_tokens=0, cut_quantum=0.25), MemoryOriginalStore())
+    rw = RollingWindow(
+        RollingWindowConfig(output_buffer_tokens=0, cut_quantum=0.25), MemoryOriginalStore()
+    )
     outputs = [rw.apply(full[: 4 * t + 1], max_tokens=window) for t in range(10, 31)]
     changes = sum(1 for a, b in zip(outputs, outputs[1:], strict=False) if b[: len(a)] != a)
     growth = TOK.count_messages(full) - window
     steps = -(-growth // int(0.25 * window)) + 1  # one re-cut per quantum of growth
     assert 0 < changes <= steps < len(outputs) // 2  # unquantised, every turn would re-cut
-    fine = RollingWindow(RollingWindowConfig(output_buffer_tokens=0, cut_quantum=0.01), MemoryOriginalStore())
+    fine = RollingWindow(
+        RollingWindowConfig(output_buffer_tokens=0, cut_quantum=0.01), MemoryOriginalStore()
+    )
     fine_out = [fine.apply(full[: 4 * t + 1], max_tokens=window) for t in range(10, 31)]
     fine_changes = sum(1 for a, b in zip(fine_out, fine_out[1:], strict=False) if b[: len(a)] != a)
     assert fine_changes > changes
@@ -112,11 +137,16 @@ def test_growing_history_is_cut_in_few_steps() -> None:
 def test_intelligent_manager_keeps_errors_and_reports_what_it_did() -> None:
     msgs = history(10, error_at=1)
     window = int(TOK.count_messages(msgs) * 0.5)
-    icm = IntelligentContextManager(IntelligentContextConfig(enabled=True, output_buffer_tokens=0), store=MemoryOriginalStore())
+    icm = IntelligentContextManager(
+        IntelligentContextConfig(enabled=True, output_buffer_tokens=0), store=MemoryOriginalStore()
+    )
     result = icm.apply(msgs, TOK, model_limit=window)
     assert result.tokens_after <= window and result.tokens_before == TOK.count_messages(msgs)
     validate_pairing(result.messages)
-    assert any(t.startswith(("intelligent_cap:", "intelligent_compress:")) for t in result.transforms_applied)
+    assert any(
+        t.startswith(("intelligent_cap:", "intelligent_compress:"))
+        for t in result.transforms_applied
+    )
     joined = json.dumps(result.messages)
     assert "lookup failed for O-1001" in joined  # the old error unit outranks newer plain units
     assert result.messages[-8:] == msgs[-8:]
@@ -125,7 +155,9 @@ def test_intelligent_manager_keeps_errors_and_reports_what_it_did() -> None:
 def test_intelligent_manager_honours_protected_indices() -> None:
     msgs = history(10)
     window = int(TOK.count_messages(msgs) * 0.45)
-    icm = IntelligentContextManager(IntelligentContextConfig(enabled=True, output_buffer_tokens=0), store=MemoryOriginalStore())
+    icm = IntelligentContextManager(
+        IntelligentContextConfig(enabled=True, output_buffer_tokens=0), store=MemoryOriginalStore()
+    )
     result = icm.apply(msgs, TOK, model_limit=window, protected=(5, 6, 7))
     assert msgs[5] in result.messages and msgs[6] in result.messages and msgs[7] in result.messages
 
@@ -143,9 +175,12 @@ def test_learned_importance_ranks_a_tool_higher() -> None:
     msgs[2 + 4 * 2]["tool_calls"] = [call("c2", "get_invoice")]  # turn 2 calls another tool
     window = int(TOK.count_messages(msgs) * 0.5)
     cfg = IntelligentContextConfig(enabled=True, output_buffer_tokens=0)
-    plain = IntelligentContextManager(cfg, store=MemoryOriginalStore()).apply(msgs, TOK, model_limit=window)
-    learned = IntelligentContextManager(cfg, ToolImportance("get_invoice"), store=MemoryOriginalStore()).apply(
-        msgs, TOK, model_limit=window)
+    plain = IntelligentContextManager(cfg, store=MemoryOriginalStore()).apply(
+        msgs, TOK, model_limit=window
+    )
+    learned = IntelligentContextManager(
+        cfg, ToolImportance("get_invoice"), store=MemoryOriginalStore()
+    ).apply(msgs, TOK, model_limit=window)
     assert msgs[10] not in plain.messages
     assert msgs[10] in learned.messages
 
@@ -155,8 +190,14 @@ def test_fitting_real_conversations(conversations: list) -> None:
         total = TOK.count_messages(msgs)
         for fraction in (0.25, 0.5, 0.75):
             window = int(total * fraction)
-            for cfg in (HeadroomConfig(rolling_window=RollingWindowConfig(output_buffer_tokens=0)),
-                        HeadroomConfig(intelligent_context=IntelligentContextConfig(enabled=True, output_buffer_tokens=0))):
+            for cfg in (
+                HeadroomConfig(rolling_window=RollingWindowConfig(output_buffer_tokens=0)),
+                HeadroomConfig(
+                    intelligent_context=IntelligentContextConfig(
+                        enabled=True, output_buffer_tokens=0
+                    )
+                ),
+            ):
                 try:
                     out = compress(msgs, config=cfg, max_tokens=window)
                 except BudgetError as exc:
@@ -182,18 +223,26 @@ def test_without_a_budget_old_messages_compress_the_same_every_turn(conversation
 
 
 def test_one_long_agent_task_fits_by_dropping_its_oldest_tool_calls() -> None:
-    msgs: list[dict[str, Any]] = [{"role": "system", "content": "You are a coding agent."},
-                                  {"role": "user", "content": "Fix the failing test in utils.py"}]
+    msgs: list[dict[str, Any]] = [
+        {"role": "system", "content": "You are a coding agent."},
+        {"role": "user", "content": "Fix the failing test in utils.py"},
+    ]
     for k in range(12):
         msgs.append({"role": "assistant", "content": None, "tool_calls": [call(f"t{k}", "bash")]})
-        msgs.append({"role": "tool", "tool_call_id": f"t{k}", "content": f"step {k} output " + "x " * 400})
+        msgs.append(
+            {"role": "tool", "tool_call_id": f"t{k}", "content": f"step {k} output " + "x " * 400}
+        )
     window = TOK.count_messages(msgs) // 2
-    out = RollingWindow(RollingWindowConfig(output_buffer_tokens=0), MemoryOriginalStore()).apply(msgs, max_tokens=window)
+    out = RollingWindow(RollingWindowConfig(output_buffer_tokens=0), MemoryOriginalStore()).apply(
+        msgs, max_tokens=window
+    )
     assert TOK.count_messages(out) <= window
     validate_pairing(out)
     assert out[0] == msgs[0] and msgs[1] in out  # the prompt and the task stay
     assert out[-4:] == msgs[-4:]  # the last two tool calls stay
-    assert out[1]["role"] == "system" and "ref=" in out[1]["content"]  # a system note, not a user turn
+    assert (
+        out[1]["role"] == "system" and "ref=" in out[1]["content"]
+    )  # a system note, not a user turn
 
 
 def test_fitted_request_converts_to_anthropic() -> None:
@@ -201,7 +250,8 @@ def test_fitted_request_converts_to_anthropic() -> None:
 
     msgs = history(10)
     out = RollingWindow(RollingWindowConfig(output_buffer_tokens=0), MemoryOriginalStore()).apply(
-        msgs, max_tokens=TOK.count_messages(msgs) // 2)
+        msgs, max_tokens=TOK.count_messages(msgs) // 2
+    )
     body = to_anthropic(out)
     assert [b["type"] for b in body["system"]] == ["text", "text"]
     assert body["system"][0]["text"] == msgs[0]["content"] and "ref=" in body["system"][1]["text"]
@@ -239,9 +289,11 @@ def test_intelligent_cut_restores_the_question_of_a_kept_error() -> None:
     msgs = history(10, error_at=1)
     window = int(TOK.count_messages(msgs) * 0.5)
     cfg = IntelligentContextConfig(enabled=True, output_buffer_tokens=0)
-    out = IntelligentContextManager(cfg, store=MemoryOriginalStore()).apply(
-        msgs, TOK, model_limit=window
-    ).messages
+    out = (
+        IntelligentContextManager(cfg, store=MemoryOriginalStore())
+        .apply(msgs, TOK, model_limit=window)
+        .messages
+    )
     assert "lookup failed for O-1001" in json.dumps(out)  # the error unit is kept ...
     first = next(m for m in out if m["role"] != "system")
     assert first == msgs[5]  # ... after its own question, restored

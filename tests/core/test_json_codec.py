@@ -45,10 +45,15 @@ def test_markers_pass_through_a_table() -> None:
 
 
 json_data = st.recursive(
-    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False, allow_infinity=False)
+    st.none()
+    | st.booleans()
+    | st.integers()
+    | st.floats(allow_nan=False, allow_infinity=False)
     | st.text(max_size=5),
-    lambda kids: st.lists(kids, max_size=6)
-    | st.dictionaries(st.sampled_from(["a", "b", "c", "id"]), kids, max_size=4),
+    lambda kids: (
+        st.lists(kids, max_size=6)
+        | st.dictionaries(st.sampled_from(["a", "b", "c", "id"]), kids, max_size=4)
+    ),
     max_leaves=40,
 )
 

@@ -26,18 +26,39 @@ def fresh() -> Iterator[tuple[MemoryToin, MemoryOriginalStore]]:
 
 def repo(i: int) -> dict:
     base = f"https://api.example.com/repos/acme/r{i}"
-    return {"id": i, "name": f"r{i}", "url": base, "html_url": f"https://example.com/acme/r{i}",
-            "followers_url": f"{base}/followers", "forks_url": f"{base}/forks",
-            "issues_url": f"{base}/issues{{/number}}", "tags_url": f"{base}/tags",
-            "keys_url": f"{base}/keys{{/key_id}}", "description": "x" * 60}
+    return {
+        "id": i,
+        "name": f"r{i}",
+        "url": base,
+        "html_url": f"https://example.com/acme/r{i}",
+        "followers_url": f"{base}/followers",
+        "forks_url": f"{base}/forks",
+        "issues_url": f"{base}/issues{{/number}}",
+        "tags_url": f"{base}/tags",
+        "keys_url": f"{base}/keys{{/key_id}}",
+        "description": "x" * 60,
+    }
 
 
 def request() -> list[dict]:
     return [
         {"role": "user", "content": "list the repos"},
-        {"role": "assistant", "content": None, "tool_calls": [
-            {"id": "c", "type": "function", "function": {"name": "list_repos", "arguments": "{}"}}]},
-        {"role": "tool", "tool_call_id": "c", "content": json.dumps([repo(i) for i in range(8)], indent=2)},
+        {
+            "role": "assistant",
+            "content": None,
+            "tool_calls": [
+                {
+                    "id": "c",
+                    "type": "function",
+                    "function": {"name": "list_repos", "arguments": "{}"},
+                }
+            ],
+        },
+        {
+            "role": "tool",
+            "tool_call_id": "c",
+            "content": json.dumps([repo(i) for i in range(8)], indent=2),
+        },
     ]
 
 

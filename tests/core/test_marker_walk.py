@@ -20,8 +20,13 @@ REF = re.compile(r'ref=([0-9a-f]{16})|"ref":\s*"([0-9a-f]{16})"')
 def request(text: str, tool: str) -> list[dict[str, Any]]:
     return [
         {"role": "user", "content": "What went wrong, and what is the status of item 1000?"},
-        {"role": "assistant", "content": None, "tool_calls": [
-            {"id": "c1", "type": "function", "function": {"name": tool, "arguments": "{}"}}]},
+        {
+            "role": "assistant",
+            "content": None,
+            "tool_calls": [
+                {"id": "c1", "type": "function", "function": {"name": tool, "arguments": "{}"}}
+            ],
+        },
         {"role": "tool", "tool_call_id": "c1", "content": text},
     ]
 
@@ -59,11 +64,15 @@ def fresh_store() -> Iterator[MemoryOriginalStore]:
     set_default_store(before)
 
 
-def test_every_marker_retrieves_its_original(shared_data: Path, fresh_store: MemoryOriginalStore) -> None:
+def test_every_marker_retrieves_its_original(
+    shared_data: Path, fresh_store: MemoryOriginalStore
+) -> None:
     refs_checked = 0
     for name, messages in cases(shared_data):
         result = compress(messages)
-        originals = {m.get("tool_call_id"): m["content"] for m in messages if m.get("role") == "tool"}
+        originals = {
+            m.get("tool_call_id"): m["content"] for m in messages if m.get("role") == "tool"
+        }
         for m in result.messages:
             if m.get("role") != "tool" or not isinstance(m.get("content"), str):
                 continue

@@ -21,7 +21,12 @@ def unit(*ids: str) -> list[dict]:
 
 
 def test_find_tool_units_groups_calls_with_all_results() -> None:
-    msgs = [{"role": "user", "content": "q"}, *unit("a", "b"), {"role": "user", "content": "x"}, *unit("c")]
+    msgs = [
+        {"role": "user", "content": "q"},
+        *unit("a", "b"),
+        {"role": "user", "content": "x"},
+        *unit("c"),
+    ]
     units = find_tool_units(msgs)
     assert [(u.call_index, u.result_indices, u.tool_call_ids) for u in units] == [
         (1, (2, 3), ("a", "b")),
@@ -31,7 +36,9 @@ def test_find_tool_units_groups_calls_with_all_results() -> None:
 
 
 def test_valid_pairing_passes() -> None:
-    validate_pairing([{"role": "user", "content": "q"}, *unit("a", "b"), {"role": "assistant", "content": "ok"}])
+    validate_pairing(
+        [{"role": "user", "content": "q"}, *unit("a", "b"), {"role": "assistant", "content": "ok"}]
+    )
 
 
 @pytest.mark.parametrize(
@@ -40,7 +47,11 @@ def test_valid_pairing_passes() -> None:
         ([{"role": "tool", "tool_call_id": "zz", "content": "x"}], 0, "'zz'"),
         ([*unit("a")[:1], {"role": "user", "content": "q"}], 0, "whose results do not follow"),
         (unit("a")[:1], 0, "have no result"),
-        ([*unit("a"), {"role": "tool", "tool_call_id": "a", "content": "again"}], 2, "already answered"),
+        (
+            [*unit("a"), {"role": "tool", "tool_call_id": "a", "content": "again"}],
+            2,
+            "already answered",
+        ),
         ([{"role": "assistant", "tool_calls": [call("a"), call("a")]}], 0, "repeats"),
     ],
 )
@@ -66,7 +77,14 @@ def test_check_messages_rejects_wrong_shapes() -> None:
 
 
 def test_content_text_joins_text_parts() -> None:
-    msg = {"role": "user", "content": [{"type": "text", "text": "a"}, {"type": "image_url"}, {"type": "text", "text": "b"}]}
+    msg = {
+        "role": "user",
+        "content": [
+            {"type": "text", "text": "a"},
+            {"type": "image_url"},
+            {"type": "text", "text": "b"},
+        ],
+    }
     assert content_text(msg) == "a\nb"
     assert content_text({"role": "assistant", "content": None}) == ""
 
@@ -83,16 +101,31 @@ ANTHROPIC_BODY = {
             "content": [
                 {"type": "thinking", "thinking": "need lookup", "signature": "sig"},
                 {"type": "text", "text": "Looking."},
-                {"type": "tool_use", "id": "tu1", "name": "lookup", "input": {"id": 7, "deep": {"x": [1, None]}}},
-                {"type": "tool_use", "id": "tu2", "name": "lookup", "input": {}, "cache_control": {"type": "ephemeral"}},
+                {
+                    "type": "tool_use",
+                    "id": "tu1",
+                    "name": "lookup",
+                    "input": {"id": 7, "deep": {"x": [1, None]}},
+                },
+                {
+                    "type": "tool_use",
+                    "id": "tu2",
+                    "name": "lookup",
+                    "input": {},
+                    "cache_control": {"type": "ephemeral"},
+                },
             ],
         },
         {
             "role": "user",
             "content": [
                 {"type": "tool_result", "tool_use_id": "tu1", "content": '{"status": "shipped"}'},
-                {"type": "tool_result", "tool_use_id": "tu2", "is_error": True,
-                 "content": [{"type": "text", "text": "not found"}]},
+                {
+                    "type": "tool_result",
+                    "tool_use_id": "tu2",
+                    "is_error": True,
+                    "content": [{"type": "text", "text": "not found"}],
+                },
                 {"type": "text", "text": "Thanks, and?"},
             ],
         },
@@ -106,8 +139,20 @@ def test_anthropic_round_trip_is_exact() -> None:
     body = copy.deepcopy(ANTHROPIC_BODY)
     messages, rest = from_anthropic(body)
     assert body == ANTHROPIC_BODY  # input untouched
-    assert [m["role"] for m in messages] == ["system", "user", "assistant", "tool", "tool", "user", "assistant", "tool"]
-    assert messages[2]["tool_calls"][0]["function"] == {"name": "lookup", "arguments": json.dumps({"id": 7, "deep": {"x": [1, None]}}, separators=(",", ":"))}
+    assert [m["role"] for m in messages] == [
+        "system",
+        "user",
+        "assistant",
+        "tool",
+        "tool",
+        "user",
+        "assistant",
+        "tool",
+    ]
+    assert messages[2]["tool_calls"][0]["function"] == {
+        "name": "lookup",
+        "arguments": json.dumps({"id": 7, "deep": {"x": [1, None]}}, separators=(",", ":")),
+    }
     assert messages[4]["is_error"] is True
     assert to_anthropic(messages, rest) == ANTHROPIC_BODY
 

@@ -24,8 +24,13 @@ def request(tool_text: str, tool_name: str = "search") -> list[dict]:
     return [
         {"role": "system", "content": "You are helpful."},
         {"role": "user", "content": "find item 7"},
-        {"role": "assistant", "content": None, "tool_calls": [
-            {"id": "c1", "type": "function", "function": {"name": tool_name, "arguments": "{}"}}]},
+        {
+            "role": "assistant",
+            "content": None,
+            "tool_calls": [
+                {"id": "c1", "type": "function", "function": {"name": tool_name, "arguments": "{}"}}
+            ],
+        },
         {"role": "tool", "tool_call_id": "c1", "content": tool_text},
     ]
 
@@ -45,7 +50,9 @@ def test_compress_reencodes_short_json_tool_output_losslessly() -> None:
 
 
 def test_compact_input_with_nothing_to_gain_is_left_alone() -> None:
-    msgs = request(json.dumps({"id": 7, "status": "shipped", "items": [1, 2]}, separators=(",", ":")))
+    msgs = request(
+        json.dumps({"id": 7, "status": "shipped", "items": [1, 2]}, separators=(",", ":"))
+    )
     r = compress(msgs)
     assert r.messages == msgs and r.transforms_applied == () and r.tokens_saved == 0
 
@@ -144,14 +151,25 @@ def test_anthropic_shaped_tool_results_are_compressed_in_place() -> None:
     text = json.dumps(rows, indent=2)
     msgs = [
         {"role": "user", "content": "find item 7"},
-        {"role": "assistant", "content": [
-            {"type": "text", "text": "Searching."},
-            {"type": "tool_use", "id": "tu1", "name": "search", "input": {}}]},
-        {"role": "user", "content": [
-            {"type": "tool_result", "tool_use_id": "tu1", "content": text},
-            {"type": "tool_result", "tool_use_id": "tu1", "content": [{"type": "text", "text": text}]},
-            {"type": "text", "text": json.dumps(rows, indent=2)},  # user text: never touched
-        ]},
+        {
+            "role": "assistant",
+            "content": [
+                {"type": "text", "text": "Searching."},
+                {"type": "tool_use", "id": "tu1", "name": "search", "input": {}},
+            ],
+        },
+        {
+            "role": "user",
+            "content": [
+                {"type": "tool_result", "tool_use_id": "tu1", "content": text},
+                {
+                    "type": "tool_result",
+                    "tool_use_id": "tu1",
+                    "content": [{"type": "text", "text": text}],
+                },
+                {"type": "text", "text": json.dumps(rows, indent=2)},  # user text: never touched
+            ],
+        },
     ]
     r = compress(msgs)
     blocks = r.messages[2]["content"]
@@ -169,12 +187,16 @@ def test_configured_scorer_reaches_the_json_cuts() -> None:
     from headroom_core.transforms import build_transforms
 
     def crusher(kind: str) -> object:
-        router = build_transforms(HeadroomConfig(relevance=RelevanceScorerConfig(scorer_type=kind)))[1]
+        router = build_transforms(
+            HeadroomConfig(relevance=RelevanceScorerConfig(scorer_type=kind))
+        )[1]
         return router.compressors[0]
 
     assert crusher("auto").scorer is None and crusher("bm25").scorer is None  # BM25, no torch
     if not embedding_available():
-        pytest.skip('the embeddings extra is not installed (pip install "headroom-context[embeddings]")')
+        pytest.skip(
+            'the embeddings extra is not installed (pip install "headroom-context[embeddings]")'
+        )
     assert isinstance(crusher("embedding").scorer, EmbeddingScorer)
 
 
@@ -182,8 +204,17 @@ def test_what_the_model_fetched_back_is_never_cut_again() -> None:
     big = json.dumps([{"id": i, "name": f"n{i}", "v": "x" * 40} for i in range(300)], indent=2)
     msgs = [
         {"role": "user", "content": "show everything"},
-        {"role": "assistant", "content": None, "tool_calls": [
-            {"id": "r", "type": "function", "function": {"name": "headroom_retrieve", "arguments": '{"ref": "abc"}'}}]},
+        {
+            "role": "assistant",
+            "content": None,
+            "tool_calls": [
+                {
+                    "id": "r",
+                    "type": "function",
+                    "function": {"name": "headroom_retrieve", "arguments": '{"ref": "abc"}'},
+                }
+            ],
+        },
         {"role": "tool", "tool_call_id": "r", "content": big},
     ]
     assert compress(msgs).messages[2]["content"] == big

@@ -14,7 +14,10 @@ def test_context_limits_from_table_and_overrides() -> None:
     assert p.get_context_limit("gpt-4.1-mini") == 1_047_576
     assert p.get_context_limit("gpt-4") == 8192
     assert p.get_context_limit("never-heard-of-it") == DEFAULT_CONTEXT_LIMIT
-    assert OpenAIProvider(model_context_limits={"gpt-4o": 50_000}).get_context_limit("gpt-4o") == 50_000
+    assert (
+        OpenAIProvider(model_context_limits={"gpt-4o": 50_000}).get_context_limit("gpt-4o")
+        == 50_000
+    )
     assert AnthropicProvider().get_context_limit("claude-sonnet-4-5-20250929") == 200_000
 
 
@@ -27,17 +30,19 @@ def test_longest_prefix_wins() -> None:
 
 def test_estimate_cost_uses_list_prices() -> None:
     p = OpenAIProvider()
-    assert p.estimate_cost(input_tokens=1_000_000, output_tokens=0, model="gpt-4o") == pytest.approx(2.50)
-    assert p.estimate_cost(input_tokens=2000, output_tokens=1000, model="gpt-4o-mini") == pytest.approx(
-        (2000 * 0.15 + 1000 * 0.60) / 1e6
-    )
+    assert p.estimate_cost(
+        input_tokens=1_000_000, output_tokens=0, model="gpt-4o"
+    ) == pytest.approx(2.50)
+    assert p.estimate_cost(
+        input_tokens=2000, output_tokens=1000, model="gpt-4o-mini"
+    ) == pytest.approx((2000 * 0.15 + 1000 * 0.60) / 1e6)
     # cached prompt tokens are billed at the cached price
     assert p.estimate_cost(input_tokens=1000, model="gpt-4o", cached_tokens=400) == pytest.approx(
         (600 * 2.50 + 400 * 1.25) / 1e6
     )
-    assert AnthropicProvider().estimate_cost(input_tokens=1000, output_tokens=100, model="claude-haiku-4-5") == pytest.approx(
-        (1000 * 1.0 + 100 * 5.0) / 1e6
-    )
+    assert AnthropicProvider().estimate_cost(
+        input_tokens=1000, output_tokens=100, model="claude-haiku-4-5"
+    ) == pytest.approx((1000 * 1.0 + 100 * 5.0) / 1e6)
     assert p.estimate_cost(input_tokens=10, model="mystery") is None
 
 
@@ -46,7 +51,9 @@ def test_token_counters() -> None:
     counter = AnthropicProvider().get_token_counter("claude-haiku-4-5")
     assert isinstance(counter, Tokenizer) and not counter.is_exact
     msgs = [{"role": "user", "content": "hello there"}]
-    assert OpenAIProvider().count_messages(msgs, model="gpt-4o") == Tokenizer("gpt-4o").count_messages(msgs)
+    assert OpenAIProvider().count_messages(msgs, model="gpt-4o") == Tokenizer(
+        "gpt-4o"
+    ).count_messages(msgs)
 
 
 def test_provider_for_model_and_bad_limits() -> None:

@@ -284,7 +284,9 @@ def test_real_hybrid_bounds_and_ranking(embedder: EmbeddingScorer) -> None:
 
 
 def test_create_bm25_from_config() -> None:
-    scorer = create_scorer(config=RelevanceScorerConfig(scorer_type="bm25", bm25_k1=1.2, bm25_b=0.5))
+    scorer = create_scorer(
+        config=RelevanceScorerConfig(scorer_type="bm25", bm25_k1=1.2, bm25_b=0.5)
+    )
     assert isinstance(scorer, BM25Scorer) and (scorer.k1, scorer.b) == (1.2, 0.5)
     assert isinstance(create_scorer("bm25"), BM25Scorer)
     with pytest.raises(ConfigError, match="scorer_type must be one of.*'splade'"):

@@ -26,7 +26,12 @@ DAY = datetime(2025, 3, 3, tzinfo=timezone.utc)  # a Monday
 
 
 def _m(n: int, when: datetime, **kw: Any) -> RequestMetrics:
-    base: dict[str, Any] = {"model": "gpt-4o", "mode": "optimize", "provider": "openai", "source": "client"}
+    base: dict[str, Any] = {
+        "model": "gpt-4o",
+        "mode": "optimize",
+        "provider": "openai",
+        "source": "client",
+    }
     return RequestMetrics(request_id=f"r{n}", timestamp=when, **{**base, **kw})
 
 
@@ -102,7 +107,12 @@ def test_overview_totals() -> None:
     assert ov.requests == 9
     assert (ov.tokens_before, ov.tokens_after, ov.tokens_saved) == (205_500, 186_500, 19_000)
     assert ov.savings_percent == pytest.approx(100 * 19_000 / 205_500)
-    assert {m.mode: m.requests for m in ov.modes} == {"audit": 3, "off": 1, "optimize": 4, "simulate": 1}
+    assert {m.mode: m.requests for m in ov.modes} == {
+        "audit": 3,
+        "off": 1,
+        "optimize": 4,
+        "simulate": 1,
+    }
     audit = next(m for m in ov.modes if m.mode == "audit")
     assert audit.projected_saved == 8000 + 5000 + 0
     assert ov.cost_before == pytest.approx(0.045) and ov.cost_saved == pytest.approx(0.0175)
@@ -117,8 +127,13 @@ def test_overview_totals() -> None:
 def test_waste_histogram_sums_categories() -> None:
     w = _data().waste
     tokens = {b.category: b.tokens for b in w.bars}
-    assert tokens == {"json_bloat_tokens": 5800, "html_noise_tokens": 6000, "whitespace_tokens": 300,
-                      "dynamic_date_tokens": 50, "repetition_tokens": 1000}
+    assert tokens == {
+        "json_bloat_tokens": 5800,
+        "html_noise_tokens": 6000,
+        "whitespace_tokens": 300,
+        "dynamic_date_tokens": 50,
+        "repetition_tokens": 1000,
+    }
     assert w.total == 13_150
     # r5 and r7 recorded no waste signals; r9 recorded zeros and counts as measured
     assert w.measured_requests == 7 and w.measured_input_tokens == 185_000
@@ -137,18 +152,24 @@ def test_waste_histogram_sums_categories() -> None:
         ("hour", None),
     ],
 )  # fmt: skip
-def test_buckets_per_period(period: str, expected: list[tuple[str, int, int, int, int]] | None) -> None:
+def test_buckets_per_period(
+    period: str, expected: list[tuple[str, int, int, int, int]] | None
+) -> None:
     got = _data(period).buckets
     if expected is None:  # hour: one bucket per request here, labelled by the hour
         assert [b.requests for b in got] == [1] * 9
         assert got[0].label == "2025-03-03 09:00"
         return
-    assert [(b.label, b.requests, b.tokens_before, b.tokens_after, b.projected_saved) for b in got] == expected
+    assert [
+        (b.label, b.requests, b.tokens_before, b.tokens_after, b.projected_saved) for b in got
+    ] == expected
     assert sum(b.tokens_saved for b in got) == 19_000
 
 
 def test_bucket_start_edges() -> None:
-    late_sunday = datetime(2025, 3, 9, 23, 59, tzinfo=timezone(timedelta(hours=-2)))  # Mon 01:59 UTC
+    late_sunday = datetime(
+        2025, 3, 9, 23, 59, tzinfo=timezone(timedelta(hours=-2))
+    )  # Mon 01:59 UTC
     assert bucket_start(late_sunday, "week") == datetime(2025, 3, 10, tzinfo=timezone.utc)
     assert bucket_start(late_sunday, "day") == datetime(2025, 3, 10, tzinfo=timezone.utc)
     assert bucket_start(late_sunday, "month") == datetime(2025, 3, 1, tzinfo=timezone.utc)
@@ -157,7 +178,11 @@ def test_bucket_start_edges() -> None:
 def test_top_requests_by_waste() -> None:
     top = _data(top=3).top
     assert [r.request_id for r in top] == ["r3", "r1", "r2"]
-    assert (top[0].waste_total, top[0].top_category, top[0].top_category_tokens) == (6000, "HTML noise", 5000)
+    assert (top[0].waste_total, top[0].top_category, top[0].top_category_tokens) == (
+        6000,
+        "HTML noise",
+        5000,
+    )
     assert top[0].projected_saved == 8000 and SCRIPT in top[0].preview
     assert top[1].preview == "list the files" and top[2].preview == ""
 
@@ -165,7 +190,10 @@ def test_top_requests_by_waste() -> None:
 def test_cache_alignment_counts_changes_per_group() -> None:
     cache = _data().cache
     groups = {(g.source, g.provider, g.model): g for g in cache.groups}
-    assert set(groups) == {("client", "openai", "gpt-4o"), ("client", "anthropic", "claude-sonnet-4-5")}
+    assert set(groups) == {
+        ("client", "openai", "gpt-4o"),
+        ("client", "anthropic", "claude-sonnet-4-5"),
+    }
     claude = groups[("client", "anthropic", "claude-sonnet-4-5")]
     assert (claude.requests, claude.raw_changes, claude.aligned_changes) == (3, 2, 1)
     assert (claude.distinct_raw, claude.distinct_aligned, claude.dynamic_values) == (3, 2, 6)
@@ -174,15 +202,29 @@ def test_cache_alignment_counts_changes_per_group() -> None:
     gpt = groups[("client", "openai", "gpt-4o")]
     assert (gpt.requests, gpt.raw_changes, gpt.aligned_changes, gpt.distinct_raw) == (3, 0, 0, 1)
     assert gpt.cached_share == pytest.approx(8192 / 14_000)
-    assert (cache.requests, cache.raw_changes, cache.aligned_changes, cache.avoidable_tokens) == (6, 2, 1, 3000)
+    assert (cache.requests, cache.raw_changes, cache.aligned_changes, cache.avoidable_tokens) == (
+        6,
+        2,
+        1,
+        3000,
+    )
 
 
 def test_recommendations_fire_on_their_numbers() -> None:
     data = _data()
     recs = {r.key: r for r in data.recommendations}
-    assert set(recs) == {"switch_to_optimize", "enable_cache_aligner", "waste_html_noise",
-                         "context_limit", "transform_failures", "provider_errors"}
-    assert "2 audit requests would have sent 13,000 fewer input tokens (32.5% of 40,000)" in recs["switch_to_optimize"].detail
+    assert set(recs) == {
+        "switch_to_optimize",
+        "enable_cache_aligner",
+        "waste_html_noise",
+        "context_limit",
+        "transform_failures",
+        "provider_errors",
+    }
+    assert (
+        "2 audit requests would have sent 13,000 fewer input tokens (32.5% of 40,000)"
+        in recs["switch_to_optimize"].detail
+    )
     assert "$0.0390" in recs["switch_to_optimize"].detail  # 13,000 x $3 / M (claude-sonnet-4-5)
     assert "1 of 2 prefix changes across 6 requests" in recs["enable_cache_aligner"].detail
     assert "6,000 tokens (3.2% of input tokens" in recs["waste_html_noise"].detail
@@ -245,8 +287,15 @@ def test_html_report_is_self_contained_and_escaped(db: str, tmp_path: Path) -> N
     assert "rate limited &lt;429&gt;" in html
     assert '<meta charset="utf-8">' in html and 'name="viewport"' in html
     assert "<title>Headroom report: 9 requests" in html
-    for text in ("205,500", "186,500", "13,150", "2025-03-04", "rec-switch_to_optimize",
-                 "prompt cache is lost", "<svg"):
+    for text in (
+        "205,500",
+        "186,500",
+        "13,150",
+        "2025-03-04",
+        "rec-switch_to_optimize",
+        "prompt cache is lost",
+        "<svg",
+    ):
         assert text in html, text
     assert html.count("<svg") == 2
 
@@ -263,8 +312,14 @@ def test_svg_text_is_escaped() -> None:
 def test_markdown_report_same_numbers(db: str) -> None:
     md = generate_report(db, "markdown", "week", top=3)
     assert md.startswith("# Headroom report\n")
-    for heading in ("## 1. Summary", "## 2. Waste by category", "## 3. Savings over time (per week, UTC)",
-                    "## 4. Top 3 high-waste requests", "## 5. Cache alignment", "## 6. Recommendations"):
+    for heading in (
+        "## 1. Summary",
+        "## 2. Waste by category",
+        "## 3. Savings over time (per week, UTC)",
+        "## 4. Top 3 high-waste requests",
+        "## 5. Cache alignment",
+        "## 6. Recommendations",
+    ):
         assert heading in md
     assert "| 2025-W10 (2025-03-03) | 8 | 201,500 | 183,500 | 18,000 | 8.9% |" in md
     assert "| HTML noise | 6,000 | 3.2% |" in md and "| **Total** | 13,150 | 7.1% |" in md
@@ -272,8 +327,10 @@ def test_markdown_report_same_numbers(db: str) -> None:
     assert "**Switch audit traffic to mode='optimize'**" in md
     # untrusted content is inert: no raw tags, no table-breaking pipes or newlines
     assert "<script" not in md and "<img" not in md
-    assert "&lt;script&gt;alert(\"x\")&lt;/script&gt;" in md
-    table_rows = [line for line in md.splitlines() if line.startswith("| ") and "2025-03-04 08:00" in line]
+    assert '&lt;script&gt;alert("x")&lt;/script&gt;' in md
+    table_rows = [
+        line for line in md.splitlines() if line.startswith("| ") and "2025-03-04 08:00" in line
+    ]
     assert len(table_rows) == 1 and table_rows[0].count(" | ") == 8
 
 

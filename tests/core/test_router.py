@@ -4,7 +4,8 @@ import json
 
 from headroom_core import compress
 
-DIFF = """diff --git a/app.py b/app.py
+DIFF = (
+    """diff --git a/app.py b/app.py
 index 83db48f..bf269f4 100644
 --- a/app.py
 +++ b/app.py
@@ -12,22 +13,32 @@ index 83db48f..bf269f4 100644
 -def f(x):
 +def f(x, y=0):
      return x
-""" * 30
+"""
+    * 30
+)
 
-TRACE = """Traceback (most recent call last):
+TRACE = (
+    """Traceback (most recent call last):
   File "/srv/app/main.py", line 12, in <module>
     run()
   File "/srv/app/main.py", line 9, in run
     handle(request)
 ValueError: bad request id
-""" * 20
+"""
+    * 20
+)
 
 
 def request(text: str) -> list[dict]:
     return [
         {"role": "user", "content": "what failed?"},
-        {"role": "assistant", "content": None, "tool_calls": [
-            {"id": "c", "type": "function", "function": {"name": "run", "arguments": "{}"}}]},
+        {
+            "role": "assistant",
+            "content": None,
+            "tool_calls": [
+                {"id": "c", "type": "function", "function": {"name": "run", "arguments": "{}"}}
+            ],
+        },
         {"role": "tool", "tool_call_id": "c", "content": text},
     ]
 
@@ -39,8 +50,10 @@ def test_diffs_and_bare_traces_are_never_cut() -> None:
 
 
 def test_bracketed_log_reaches_the_log_compressor_after_json_declines() -> None:
-    lines = [f"[Sun Dec 04 04:{i // 60:02d}:{i % 60:02d} 2005] [notice] jk2_init() Found child {1000 + i} in scoreboard slot 6"
-             for i in range(300)]
+    lines = [
+        f"[Sun Dec 04 04:{i // 60:02d}:{i % 60:02d} 2005] [notice] jk2_init() Found child {1000 + i} in scoreboard slot 6"
+        for i in range(300)
+    ]
     lines[150] = "[Sun Dec 04 06:30:00 2005] [error] mod_jk child workerEnv in error state 6"
     text = "\n".join(lines)
     r = compress(request(text))

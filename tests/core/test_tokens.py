@@ -80,12 +80,18 @@ def test_message_count_follows_openai_recipe(reference: dict) -> None:
             "role": "assistant",
             "content": None,
             "tool_calls": [
-                {"id": "c1", "type": "function",
-                 "function": {"name": "weather", "arguments": '{"city":"Paris"}'}}
+                {
+                    "id": "c1",
+                    "type": "function",
+                    "function": {"name": "weather", "arguments": '{"city":"Paris"}'},
+                }
             ],
         },
         {"role": "tool", "tool_call_id": "c1", "content": '{"temp": 21}'},
-        {"role": "user", "content": [{"type": "text", "text": "and"}, {"type": "text", "text": "Rome?"}]},
+        {
+            "role": "user",
+            "content": [{"type": "text", "text": "and"}, {"type": "text", "text": "Rome?"}],
+        },
     ]
     expected = REPLY_PRIMING + 5 * TOKENS_PER_MESSAGE
     expected += n("system") + n("You are terse.")

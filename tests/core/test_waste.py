@@ -41,7 +41,11 @@ def test_whitespace_runs() -> None:
 def test_dynamic_dates_only_in_system_prompt() -> None:
     sys_text = "Today is 2026-11-22T10:15:00Z. Request id: req_8f3a2b1c0d4e. Trace 1b4e28ba-2fa1-11d2-883f-0016d3cca427"
     spans = [sys_text[a:b] for a, b in dynamic_spans(sys_text)]
-    assert spans == ["2026-11-22T10:15:00Z", "req_8f3a2b1c0d4e", "1b4e28ba-2fa1-11d2-883f-0016d3cca427"]
+    assert spans == [
+        "2026-11-22T10:15:00Z",
+        "req_8f3a2b1c0d4e",
+        "1b4e28ba-2fa1-11d2-883f-0016d3cca427",
+    ]
     w = detect_waste([{"role": "system", "content": sys_text}], TOK)
     assert w.dynamic_date_tokens == TOK.count_text(" ".join(spans))
     assert detect_waste([{"role": "user", "content": sys_text}], TOK).dynamic_date_tokens == 0

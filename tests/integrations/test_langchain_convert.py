@@ -42,7 +42,10 @@ ARTIFACT = Artifact("the full output the model never sees")
 MESSAGES: dict[str, BaseMessage] = {
     "system": SystemMessage("You are an SRE assistant."),
     "system_full": SystemMessage(
-        "Prompt", id="s1", name="ops", additional_kwargs={"cache": True},
+        "Prompt",
+        id="s1",
+        name="ops",
+        additional_kwargs={"cache": True},
         response_metadata={"k": "v"},
     ),
     "developer": SystemMessage("Be terse.", additional_kwargs={"__openai_role__": "developer"}),
@@ -58,7 +61,9 @@ MESSAGES: dict[str, BaseMessage] = {
         "It failed on a timeout.",
         id="run-1",
         usage_metadata={
-            "input_tokens": 10, "output_tokens": 5, "total_tokens": 15,
+            "input_tokens": 10,
+            "output_tokens": 5,
+            "total_tokens": 15,
             "input_token_details": {"cache_read": 4},
         },
         response_metadata={"model_name": "gpt-4o", "finish_reason": "stop"},
@@ -88,12 +93,17 @@ MESSAGES: dict[str, BaseMessage] = {
         tool_call_chunks=[{"name": "f", "args": '{"a": 1}', "id": "c7", "index": 0}],
     ),
     "tool": ToolMessage(
-        '[{"id": 1}]', tool_call_id="c1", name="list_deployments", id="t1",
+        '[{"id": 1}]',
+        tool_call_id="c1",
+        name="list_deployments",
+        id="t1",
         artifact=ARTIFACT,
     ),
     "tool_error": ToolMessage(
-        content=[{"type": "text", "text": "Traceback ..."}], tool_call_id="c2",
-        status="error", artifact={"exit_code": 1},
+        content=[{"type": "text", "text": "Traceback ..."}],
+        tool_call_id="c2",
+        status="error",
+        artifact={"exit_code": 1},
     ),
     "chat_user": ChatMessage(content="from a known role", role="user"),
     "chat_other": ChatMessage(content="critique: too long", role="critic", id="x"),
@@ -136,26 +146,48 @@ def test_neutral_form_is_openai_chat_and_valid_for_the_core() -> None:
     check_messages(neutral)
     validate_pairing(neutral)
     assert [d["role"] for d in neutral] == [
-        "system", "user", "assistant", "tool", "tool", "tool", "assistant"
+        "system",
+        "user",
+        "assistant",
+        "tool",
+        "tool",
+        "tool",
+        "assistant",
     ]
     assert neutral[1]["name"] == "alice" and "name" not in neutral[0]
     calls = neutral[2]["tool_calls"]
     assert [c["id"] for c in calls] == ["c1", "c2", "c3"]
     assert all(c["type"] == "function" for c in calls)
-    assert json.loads(calls[1]["function"]["arguments"]) == {"q": "naïve ünïcode", "n": [1, 2.5, None]}
-    assert "naïve" in calls[1]["function"]["arguments"]  # ensure_ascii=False, as LangChain writes it
+    assert json.loads(calls[1]["function"]["arguments"]) == {
+        "q": "naïve ünïcode",
+        "n": [1, 2.5, None],
+    }
+    assert (
+        "naïve" in calls[1]["function"]["arguments"]
+    )  # ensure_ascii=False, as LangChain writes it
     assert calls[2]["function"] == {"name": "broken", "arguments": "{not json"}
     assert neutral[3]["tool_call_id"] == "c1"
     assert all(isinstance(d[LC_KEY], dict) for d in neutral)
     assert {k for d in neutral for k in d} <= {
-        "role", "content", "name", "tool_calls", "tool_call_id", LC_KEY
+        "role",
+        "content",
+        "name",
+        "tool_calls",
+        "tool_call_id",
+        LC_KEY,
     }
 
 
 @pytest.mark.parametrize(
     ("key", "role"),
-    [("developer", "developer"), ("chat_user", "user"), ("chat_other", "user"),
-     ("function", "function"), ("ai_chunk", "assistant"), ("human_chunk", "user")],
+    [
+        ("developer", "developer"),
+        ("chat_user", "user"),
+        ("chat_other", "user"),
+        ("function", "function"),
+        ("ai_chunk", "assistant"),
+        ("human_chunk", "user"),
+    ],
 )
 def test_roles_of_the_less_common_messages(key: str, role: str) -> None:
     (neutral,) = to_neutral([MESSAGES[key]])
@@ -193,7 +225,11 @@ def test_changed_content_comes_back_with_every_other_field_as_before() -> None:
 def test_changed_tool_calls_are_parsed_like_langchain_parses_openai_calls() -> None:
     (neutral,) = to_neutral([MESSAGES["ai_tools"]])
     neutral["tool_calls"] = [
-        {"id": "c1", "type": "function", "function": {"name": "list_deployments", "arguments": '{"env": "dev"}'}},
+        {
+            "id": "c1",
+            "type": "function",
+            "function": {"name": "list_deployments", "arguments": '{"env": "dev"}'},
+        },
         {"id": "c3", "type": "function", "function": {"name": "broken", "arguments": "{still not"}},
     ]
     (back,) = from_neutral([neutral])
@@ -203,12 +239,20 @@ def test_changed_tool_calls_are_parsed_like_langchain_parses_openai_calls() -> N
 
 
 def test_dicts_without_langchain_fields_become_plain_messages_of_their_role() -> None:
-    note = {"role": "system", "content": "[headroom: 8 earlier messages were left out; ref=0123456789abcdef]"}
+    note = {
+        "role": "system",
+        "content": "[headroom: 8 earlier messages were left out; ref=0123456789abcdef]",
+    }
     plain: list[dict[str, Any]] = [
         note,
         {"role": "user", "content": "hi", "name": "bob"},
-        {"role": "assistant", "content": None, "tool_calls": [
-            {"id": "c1", "type": "function", "function": {"name": "f", "arguments": '{"x": 1}'}}]},
+        {
+            "role": "assistant",
+            "content": None,
+            "tool_calls": [
+                {"id": "c1", "type": "function", "function": {"name": "f", "arguments": '{"x": 1}'}}
+            ],
+        },
         {"role": "tool", "tool_call_id": "c1", "content": "42"},
         {"role": "developer", "content": "terse"},
     ]
@@ -227,7 +271,9 @@ def test_anything_but_a_message_is_refused_with_a_hint() -> None:
 
 
 def test_the_core_output_converts_back_with_compressed_content() -> None:
-    rows = [{"id": i, "name": f"item {i}", "status": "ok" if i % 7 else "error"} for i in range(300)]
+    rows = [
+        {"id": i, "name": f"item {i}", "status": "ok" if i % 7 else "error"} for i in range(300)
+    ]
     history = [
         SystemMessage("Be brief."),
         HumanMessage("status of item 7?"),
@@ -245,7 +291,9 @@ def test_the_core_output_converts_back_with_compressed_content() -> None:
     assert (tool.tool_call_id, tool.id, tool.artifact) == ("c1", "t1", ARTIFACT)
 
 
-def test_real_conversations_round_trip(conversations: list[tuple[str, list[dict[str, Any]]]]) -> None:
+def test_real_conversations_round_trip(
+    conversations: list[tuple[str, list[dict[str, Any]]]],
+) -> None:
     for name, dicts in conversations:
         messages = convert_to_messages(dicts)
         neutral = to_neutral(messages)
@@ -266,7 +314,9 @@ def test_real_conversations_round_trip(conversations: list[tuple[str, list[dict[
 
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers(-(2**53), 2**53) | st.text(max_size=20),
-    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4),
+    lambda inner: (
+        st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4)
+    ),
     max_leaves=12,
 )
 

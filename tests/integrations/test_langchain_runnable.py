@@ -51,26 +51,44 @@ from headroom_integrations.langchain import (
 )
 
 ROWS = [
-    {"id": 1000 + i, "name": f"deployment {i}", "status": "failed" if i % 17 == 0 else "ok",
-     "region": "eu-west-1", "owner": {"team": "sre", "oncall": f"user{i % 5}"}}
+    {
+        "id": 1000 + i,
+        "name": f"deployment {i}",
+        "status": "failed" if i % 17 == 0 else "ok",
+        "region": "eu-west-1",
+        "owner": {"team": "sre", "oncall": f"user{i % 5}"},
+    }
     for i in range(250)
 ]
 BIG_JSON = json.dumps(ROWS, indent=2)
 REF = re.compile(r'ref=([0-9a-f]{16})|"ref":\s*"([0-9a-f]{16})"')
 PAYLOAD_KEYS = {
-    "tokens_before", "tokens_after", "tokens_saved", "transforms_applied", "model", "mode",
+    "tokens_before",
+    "tokens_after",
+    "tokens_saved",
+    "transforms_applied",
+    "model",
+    "mode",
     "failures",
 }
 
 PROMPT = ChatPromptTemplate.from_messages(
-    [("system", "You are an SRE assistant."), MessagesPlaceholder("history"), ("human", "{question}")]
+    [
+        ("system", "You are an SRE assistant."),
+        MessagesPlaceholder("history"),
+        ("human", "{question}"),
+    ]
 )
 
 
 def history() -> list[BaseMessage]:
     return [
         HumanMessage("List the deployments."),
-        AIMessage("", id="a1", tool_calls=[{"id": "c1", "name": "list_deployments", "args": {"limit": 250}}]),
+        AIMessage(
+            "",
+            id="a1",
+            tool_calls=[{"id": "c1", "name": "list_deployments", "args": {"limit": 250}}],
+        ),
         ToolMessage(BIG_JSON, tool_call_id="c1", name="list_deployments", artifact={"rows": 250}),
         AIMessage("There are 250 deployments."),
     ]
@@ -121,8 +139,18 @@ def test_is_a_real_runnable_with_chat_model_types() -> None:
     runnable = HeadroomRunnable()
     assert isinstance(runnable, RunnableSerializable)
     assert runnable.OutputType == list[BaseMessage]
-    assert (runnable.model, runnable.mode, runnable.config, runnable.query, runnable.max_tokens) == (
-        "gpt-4o", "optimize", None, None, None,
+    assert (
+        runnable.model,
+        runnable.mode,
+        runnable.config,
+        runnable.query,
+        runnable.max_tokens,
+    ) == (
+        "gpt-4o",
+        "optimize",
+        None,
+        None,
+        None,
     )
     with pytest.raises(ValidationError, match="mode"):
         HeadroomRunnable(mode="shrink")  # type: ignore[arg-type,unused-ignore]
@@ -142,7 +170,10 @@ def test_model_receives_exactly_what_the_core_gives() -> None:
     assert received[3].content != BIG_JSON and "1017" in received[3].content
     # Only the tool output changed; the history's other messages are the caller's own objects.
     assert [m is h for m, h in zip(received[1:5], INPUTS["history"], strict=True)] == [
-        True, True, False, True
+        True,
+        True,
+        False,
+        True,
     ]
     assert isinstance(received[3], ToolMessage) and received[3].artifact == {"rows": 250}
     validate_pairing(to_neutral(received))
@@ -174,7 +205,9 @@ def test_run_name_and_event_belong_to_the_runnable_run_in_the_tree() -> None:
         (PROMPT | step | fake_model()).invoke(INPUTS, config={"callbacks": [rec]})
     (root,) = runs.traced_runs
     assert [c.name for c in root.child_runs] == [
-        "ChatPromptTemplate", "compress-step", "FakeMessagesListChatModel"
+        "ChatPromptTemplate",
+        "compress-step",
+        "FakeMessagesListChatModel",
     ]
     compress_run = root.child_runs[1]
     assert compress_run.run_type == "chain" and compress_run.error is None
@@ -244,7 +277,9 @@ def test_stream_and_astream_through_a_streaming_model(use_async: bool) -> None:
     own = HeadroomRunnable()
     prompt_value = PROMPT.invoke(INPUTS)
     own_chunks = (
-        asyncio.run(astream_all(own, prompt_value, None)) if use_async else list(own.stream(prompt_value))
+        asyncio.run(astream_all(own, prompt_value, None))
+        if use_async
+        else list(own.stream(prompt_value))
     )
     assert own_chunks == [expected]
 
@@ -313,7 +348,9 @@ def test_an_unexpected_failure_does_not_break_the_chain(monkeypatch: pytest.Monk
 
     monkeypatch.setattr("headroom_integrations.langchain.runnable.compress", broken)
     rec = Recorder()
-    answer = (PROMPT | HeadroomRunnable() | fake_model()).invoke(INPUTS, config={"callbacks": [rec]})
+    answer = (PROMPT | HeadroomRunnable() | fake_model()).invoke(
+        INPUTS, config={"callbacks": [rec]}
+    )
     assert answer.content == "answer 0"
     assert rec.model_inputs == [PROMPT.invoke(INPUTS).to_messages()]
     ((_, data, _),) = rec.events
@@ -327,8 +364,10 @@ def test_context_fitting_note_arrives_as_a_system_message() -> None:
         long_history += [
             HumanMessage(f"Show build log {k}."),
             AIMessage("", tool_calls=[{"id": f"c{k}", "name": "fetch_log", "args": {"build": k}}]),
-            ToolMessage("\n".join(f"step {j}: compiled module_{k}_{j}.o in {j * 3} ms" for j in range(120)),
-                        tool_call_id=f"c{k}"),
+            ToolMessage(
+                "\n".join(f"step {j}: compiled module_{k}_{j}.o in {j * 3} ms" for j in range(120)),
+                tool_call_id=f"c{k}",
+            ),
             AIMessage(f"Build {k} passed."),
         ]
     long_history.append(HumanMessage("Which build was slowest?"))
@@ -365,7 +404,10 @@ def test_retrieve_tool_is_the_core_definition() -> None:
     schema = headroom_retrieve.tool_call_schema.model_json_schema()  # type: ignore[union-attr]
     assert schema["required"] == ["ref"]
     for arg in ("ref", "query"):
-        assert schema["properties"][arg]["description"] == definition["parameters"]["properties"][arg]["description"]
+        assert (
+            schema["properties"][arg]["description"]
+            == definition["parameters"]["properties"][arg]["description"]
+        )
 
 
 def test_retrieve_tool_end_to_end(fresh_store: MemoryOriginalStore) -> None:
@@ -411,9 +453,17 @@ def test_make_retrieve_tool_reads_the_store_it_is_given() -> None:
 
 
 def test_package_exports() -> None:
-    assert {"HeadroomRunnable", "to_neutral", "from_neutral", "make_retrieve_tool",
-            "headroom_retrieve", "HeadroomChatModel", "HeadroomCallbackHandler",
-            "AsyncHeadroomCallbackHandler", "HeadroomMiddleware"} <= set(hl.__all__)
+    assert {
+        "HeadroomRunnable",
+        "to_neutral",
+        "from_neutral",
+        "make_retrieve_tool",
+        "headroom_retrieve",
+        "HeadroomChatModel",
+        "HeadroomCallbackHandler",
+        "AsyncHeadroomCallbackHandler",
+        "HeadroomMiddleware",
+    } <= set(hl.__all__)
     assert hl.HeadroomRunnable is HeadroomRunnable
     assert isinstance(hl.HeadroomRunnable(), Runnable)
     with pytest.raises(AttributeError, match="no attribute 'Nope'"):
