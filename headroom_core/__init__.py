@@ -33,15 +33,14 @@ if TYPE_CHECKING:
     from .pipeline import (
         CompressResult,
         SimulationResult,
-        Transform,
         TransformPipeline,
-        TransformResult,
         compress,
         simulate,
     )
     from .providers import AnthropicProvider, OpenAIProvider
     from .report import generate_report
     from .tokens import Tokenizer, count_tokens_messages, count_tokens_text
+    from .transforms._base import Transform, TransformResult
     from .waste import WasteSignals, detect_waste
 
 # Public name -> submodule. Loaded on first use, so `import headroom_core` stays cheap
@@ -75,17 +74,10 @@ _EXPORTS: dict[str, str] = {
         ["find_tool_units", "from_anthropic", "to_anthropic", "validate_pairing"], "messages"
     ),
     **dict.fromkeys(
-        [
-            "CompressResult",
-            "SimulationResult",
-            "Transform",
-            "TransformPipeline",
-            "TransformResult",
-            "compress",
-            "simulate",
-        ],
+        ["CompressResult", "SimulationResult", "TransformPipeline", "compress", "simulate"],
         "pipeline",
     ),
+    **dict.fromkeys(["Transform", "TransformResult"], "transforms._base"),
     **dict.fromkeys(["AnthropicProvider", "OpenAIProvider"], "providers"),
     "generate_report": "report",
     **dict.fromkeys(["Tokenizer", "count_tokens_messages", "count_tokens_text"], "tokens"),

@@ -8,17 +8,19 @@ whose message names the field. Names and defaults follow the seeds' API
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from .errors import ConfigError
 
 Mode = Literal["audit", "optimize", "off"]
+Fitter = Literal["rolling_window", "intelligent_context", "none"]
 #: What a ``SmartCrusherConfig.tool_profiles`` entry may set (``max_items_after_crush`` is
 #: the seeds' name for ``max_array_items``).
 TOOL_PROFILE_KEYS = ("max_array_items", "max_items_after_crush", "max_tokens")
-MODES: tuple[str, ...] = ("audit", "optimize", "off")
+MODES: tuple[Mode, ...] = get_args(Mode)
+FITTERS: tuple[Fitter, ...] = get_args(Fitter)
 
 
 class _Config(BaseModel):
@@ -184,6 +186,12 @@ class HeadroomConfig(_Config):
     """Top-level configuration for :func:`~headroom_core.compress` and the adapters."""
 
     mode: Mode = Field("optimize", description="audit: measure only; optimize: compress; off.")
+    fitter: Fitter = Field(
+        "rolling_window",
+        description="What fits a request into its window: rolling_window (oldest units "
+        "first), intelligent_context (least important first) or none. When not given, the "
+        "reference's flags decide: intelligent_context.enabled, else rolling_window.enabled.",
+    )
     smart_crusher: SmartCrusherConfig = Field(default_factory=SmartCrusherConfig)
     cache_aligner: CacheAlignerConfig = Field(default_factory=CacheAlignerConfig)
     rolling_window: RollingWindowConfig = Field(default_factory=RollingWindowConfig)
@@ -192,3 +200,26 @@ class HeadroomConfig(_Config):
     model_context_limits: dict[str, int] = Field(
         default_factory=dict, description="Override context windows by model name."
     )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _fitter_from_flags(cls, data: Any) -> Any:
+        """No ``fitter`` given: the reference's ``enabled`` flags choose it."""
+        if not isinstance(data, dict) or "fitter" in data:
+            return data
+        if _flag(data.get("intelligent_context"), default=False):
+            fitter = "intelligent_context"
+        elif _flag(data.get("rolling_window"), default=True):
+            fitter = "rolling_window"
+        else:
+            fitter = "none"
+        return {**data, "fitter": fitter}
+
+
+def _flag(section: Any, *, default: bool) -> bool:
+    """A sub-config's ``enabled`` flag, whether given as a model or a dict."""
+    if isinstance(section, BaseModel):
+        return bool(getattr(section, "enabled", default))
+    if isinstance(section, dict):
+        return bool(section.get("enabled", default))
+    return default

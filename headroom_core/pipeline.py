@@ -12,72 +12,32 @@ budget is the caller's decision, never silent.
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Sequence
-from dataclasses import dataclass, field
-from typing import Any, Protocol, runtime_checkable
+from dataclasses import dataclass
+from typing import Any
 
+from .boundary import fail_open
 from .config import HeadroomConfig, IntelligentContextConfig, Mode, RollingWindowConfig
-from .errors import BudgetError
+from .errors import BudgetError, ConfigError
 from .messages import Message, check_messages, content_text, pairing_is_valid
 from .providers import estimate_cost, provider_for_model
 from .tokens import Tokenizer, get_tokenizer
+from .transforms import build_transforms
+from .transforms._base import Transform, TransformContext, TransformResult
 from .waste import WasteSignals, detect_waste
-
-logger = logging.getLogger("headroom_core")
-
-
-@dataclass(slots=True)
-class TransformContext:
-    """What a transform may read, and where it records what it did."""
-
-    tokenizer: Tokenizer
-    config: HeadroomConfig
-    query: str | None = None
-    model_limit: int | None = None
-    applied: list[str] = field(default_factory=list)
-    explicit_query: bool = False
-    max_tokens: int | None = None  # the window to fit (fitters subtract their output buffer)
-
-    def record(self, label: str) -> None:
-        self.applied.append(label)
-
-    def query_for(self, messages: Sequence[Message], index: int) -> str | None:
-        """The relevance query for the tool output at ``index``: the caller's explicit query,
-        else the user turn that the tool call served (stable as the history grows)."""
-        if self.explicit_query:
-            return self.query
-        from .transforms._toolmsg import preceding_user_text
-
-        return preceding_user_text(list(messages), index)
-
-
-@runtime_checkable
-class Transform(Protocol):
-    """One job on a message list. Must not mutate its input; returns a new list."""
-
-    name: str
-
-    def apply(self, messages: list[Message], ctx: TransformContext) -> list[Message]: ...
-
-
-@dataclass(frozen=True, slots=True)
-class TransformResult:
-    messages: list[Message]
-    tokens_before: int
-    tokens_after: int
-    transforms_applied: tuple[str, ...]
-    failures: tuple[str, ...] = ()
-
-    @property
-    def tokens_saved(self) -> int:
-        return max(0, self.tokens_before - self.tokens_after)
 
 
 class TransformPipeline:
     """Runs transforms in order, undoing any that fails, grows the request or breaks pairing."""
 
     def __init__(self, transforms: Sequence[Transform]) -> None:
+        for k, t in enumerate(transforms):
+            if not isinstance(t, Transform):
+                raise ConfigError(
+                    f"TransformPipeline: transform {k} ({type(t).__name__}) is not a Transform "
+                    "(needs name, grow_allowance and apply(messages, ctx)); subclass "
+                    "headroom_core.Transform to inherit grow_allowance=0"
+                )
         self.transforms = tuple(transforms)
 
     def transform(
@@ -107,23 +67,19 @@ class TransformPipeline:
         # Pairing may only be checked as strictly as the input allows (a request may end
         # on an assistant tool call still waiting for its results).
         paired = _pairing_level(current)
-        failures: list[str] = []
+        failures = ctx.failures
         for t in self.transforms:
             mark = len(ctx.applied)
-            try:
+            candidate = current
+            with fail_open(t.name, failures) as outcome:
                 candidate = t.apply(current, ctx)
-            except BudgetError:
-                raise
-            except Exception as exc:  # the one fail-open boundary: see module docstring
-                failures.append(f"{t.name}: {type(exc).__name__}: {exc}")
-                logger.warning("headroom transform %s failed; passing through: %r", t.name, exc)
+            if outcome.failed:
                 del ctx.applied[mark:]
                 continue
             if candidate is current:
                 continue
             new_tokens = ctx.tokenizer.count_messages(candidate)
-            allowance = int(getattr(t, "grow_allowance", 0))
-            problem = _reject_reason(candidate, new_tokens, tokens + allowance, paired)
+            problem = _reject_reason(candidate, new_tokens, tokens + t.grow_allowance, paired)
             if problem:
                 failures.append(f"{t.name}: undone, {problem}")
                 del ctx.applied[mark:]
@@ -160,8 +116,6 @@ def default_query(messages: Sequence[Message]) -> str | None:
 
 def build_pipeline(config: HeadroomConfig) -> TransformPipeline:
     """The default pipeline for a config, from the transform registry."""
-    from .transforms import build_transforms
-
     return TransformPipeline(build_transforms(config))
 
 
@@ -299,11 +253,10 @@ def _check_fits(result: TransformResult, config: HeadroomConfig, window: int) ->
 
 
 def fitter_config(config: HeadroomConfig) -> RollingWindowConfig | IntelligentContextConfig | None:
-    """The context fitter in force: IntelligentContextManager when enabled, else
-    RollingWindow when enabled, else none."""
-    if config.intelligent_context.enabled:
+    """The settings of the context fitter in force (``config.fitter``), or None."""
+    if config.fitter == "intelligent_context":
         return config.intelligent_context
-    if config.rolling_window.enabled:
+    if config.fitter == "rolling_window":
         return config.rolling_window
     return None
 
@@ -314,3 +267,16 @@ def _model_limit(model: str, config: HeadroomConfig) -> int:
         .__class__(model_context_limits=config.model_context_limits)
         .get_context_limit(model)
     )
+
+
+__all__ = [
+    "CompressResult",
+    "SimulationResult",
+    "Transform",
+    "TransformContext",
+    "TransformPipeline",
+    "TransformResult",
+    "compress",
+    "default_query",
+    "simulate",
+]

@@ -32,7 +32,7 @@ import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cache
-from typing import Any
+from typing import Any, Protocol
 
 from headroom_core.config import (
     CacheAlignerConfig,
@@ -382,7 +382,16 @@ def _unaligned() -> CacheAligner:
     return CacheAligner(CacheAlignerConfig(enabled=False))
 
 
+class SurfaceOwner(Protocol):
+    """What the SDK surfaces (``openai.Chat``, ``anthropic.Messages``) need of the client
+    that built them (a ``HeadroomClient``)."""
+
+    default_mode: str
+    engine: ClientEngine
+
+
 __all__ = [
+    "SurfaceOwner",
     "CLIENT_MODES",
     "HEADROOM_PARAMS",
     "CallOptions",

@@ -14,17 +14,21 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from headroom_core.errors import ConfigError, InputError
 from headroom_core.messages import from_anthropic, to_anthropic
 from headroom_core.pipeline import SimulationResult
 
 from ._calls import as_int, managed, request_body, send_async, send_sync
-from ._client_core import Plan, Usage, plain, pop_options, readable_messages
-
-if TYPE_CHECKING:
-    from .client import HeadroomClient
+from ._client_core import (
+    Plan,
+    SurfaceOwner,
+    Usage,
+    plain,
+    pop_options,
+    readable_messages,
+)
 
 logger = logging.getLogger("headroom_integrations")
 
@@ -80,7 +84,7 @@ def _request(kwargs: dict[str, Any]) -> dict[str, Any] | None:
 
 
 def _prepare(
-    owner: HeadroomClient, kwargs: dict[str, Any], api: str
+    owner: SurfaceOwner, kwargs: dict[str, Any], api: str
 ) -> tuple[Plan | None, dict[str, Any]]:
     options = pop_options(kwargs, owner.default_mode)
     model = kwargs.get("model")
@@ -148,7 +152,7 @@ def _with_messages(
     return out
 
 
-def _simulate(owner: HeadroomClient, kwargs: dict[str, Any]) -> SimulationResult:
+def _simulate(owner: SurfaceOwner, kwargs: dict[str, Any]) -> SimulationResult:
     options = pop_options(kwargs, "optimize")
     model = kwargs.get("model")
     body = _request(kwargs) if "messages" in kwargs else None
@@ -169,7 +173,7 @@ def _simulate(owner: HeadroomClient, kwargs: dict[str, Any]) -> SimulationResult
 
 
 class _Base:
-    def __init__(self, owner: HeadroomClient, inner: Any) -> None:
+    def __init__(self, owner: SurfaceOwner, inner: Any) -> None:
         self._owner = owner
         self._inner = inner
 

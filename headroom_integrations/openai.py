@@ -11,16 +11,20 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from headroom_core.errors import ConfigError
 from headroom_core.pipeline import SimulationResult
 
 from ._calls import as_int, managed, request_body, send_async, send_sync
-from ._client_core import Plan, Usage, plain, pop_options, readable_messages
-
-if TYPE_CHECKING:
-    from .client import HeadroomClient
+from ._client_core import (
+    Plan,
+    SurfaceOwner,
+    Usage,
+    plain,
+    pop_options,
+    readable_messages,
+)
 
 
 def _usage(response: Any) -> Usage | None:
@@ -45,7 +49,7 @@ def _final(stream: Any) -> Usage | None:
 
 
 def _prepare(
-    owner: HeadroomClient, kwargs: dict[str, Any], api: str
+    owner: SurfaceOwner, kwargs: dict[str, Any], api: str
 ) -> tuple[Plan | None, dict[str, Any]]:
     """The plan and the arguments to forward. A call the SDK itself will reject (no model
     or messages) is forwarded as it is, unrecorded, so the SDK says what is wrong."""
@@ -76,7 +80,7 @@ def _prepare(
     return plan, kwargs
 
 
-def _simulate(owner: HeadroomClient, kwargs: dict[str, Any]) -> SimulationResult:
+def _simulate(owner: SurfaceOwner, kwargs: dict[str, Any]) -> SimulationResult:
     options = pop_options(kwargs, "optimize")
     model, messages = kwargs.get("model"), kwargs.get("messages")
     if not isinstance(model, str) or messages is None:
@@ -91,7 +95,7 @@ def _simulate(owner: HeadroomClient, kwargs: dict[str, Any]) -> SimulationResult
 
 
 class _Base:
-    def __init__(self, owner: HeadroomClient, inner: Any) -> None:
+    def __init__(self, owner: SurfaceOwner, inner: Any) -> None:
         self._owner = owner
         self._inner = inner
 
@@ -161,7 +165,7 @@ class AsyncChatCompletions(_Base):
 class Chat:
     """``client.chat``: ``completions`` wrapped, everything else the SDK's own."""
 
-    def __init__(self, owner: HeadroomClient, inner: Any, is_async: bool) -> None:
+    def __init__(self, owner: SurfaceOwner, inner: Any, is_async: bool) -> None:
         self._inner = inner
         cls = AsyncChatCompletions if is_async else ChatCompletions
         self.completions = cls(owner, inner.completions)

@@ -8,21 +8,11 @@ the ``embeddings`` extra (torch and sentence-transformers, imported on first use
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Protocol, runtime_checkable
-
+from ._base import Scorer
 from ._factory import create_scorer
 from .bm25 import BM25Scorer, tokenize
 from .embedding import EmbeddingCacheInfo, EmbeddingScorer, embedding_available
 from .hybrid import HybridScorer
-
-
-@runtime_checkable
-class Scorer(Protocol):
-    """Ranks items against a query; scores in [0, 1], one per item, in item order."""
-
-    def score_items(self, items: Sequence[str], query: str) -> list[float]: ...
-
 
 __all__ = [
     "BM25Scorer",

@@ -19,7 +19,7 @@ from .hybrid import HybridScorer
 
 if TYPE_CHECKING:
     from ..config import RelevanceScorerConfig
-    from . import Scorer
+    from ._base import Scorer
 
 logger = logging.getLogger(__name__)
 

@@ -15,7 +15,7 @@ from .bm25 import BM25Scorer
 from .embedding import EmbeddingScorer
 
 if TYPE_CHECKING:
-    from . import Scorer
+    from ._base import Scorer
 
 
 class HybridScorer:

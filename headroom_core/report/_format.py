@@ -43,3 +43,8 @@ def usd(value: float | None) -> str:
 def ts(value: datetime | None) -> str:
     """``2025-01-13 14:05 UTC``; None is ``n/a``."""
     return "n/a" if value is None else value.strftime("%Y-%m-%d %H:%M UTC")
+
+
+def percent_of(part: float, whole: float) -> float:
+    """``part`` as a percentage of ``whole`` (0 when ``whole`` is not positive)."""
+    return 100.0 * part / whole if whole > 0 else 0.0

@@ -10,7 +10,6 @@ from __future__ import annotations
 import math
 from collections import Counter
 from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
 from headroom_core.metrics import RequestMetrics
@@ -25,8 +24,19 @@ from ._extra import (
     sent_tokens,
     waste_tokens,
 )
-from .cache import CacheAnalysis, analyze_cache, cache_counts
-from .recommend import Recommendation, recommend
+from ._format import percent_of
+from ._model import (
+    Bucket,
+    ModeTotals,
+    NearLimit,
+    Overview,
+    ReportData,
+    TopRequest,
+    WasteBar,
+    WasteHistogram,
+)
+from .cache import analyze_cache, cache_counts
+from .recommend import recommend
 
 __all__ = [
     "PERIODS",
@@ -54,136 +64,6 @@ _WASTE_LABELS = {
     "dynamic_date_tokens": "Dynamic dates/ids",
     "repetition_tokens": "Repetition",
 }
-
-
-@dataclass(frozen=True, slots=True)
-class ModeTotals:
-    """Requests and input tokens of one mode; ``projected_saved`` is audit-only."""
-
-    mode: str
-    requests: int
-    tokens_before: int
-    tokens_after: int
-    tokens_saved: int
-    projected_saved: int
-
-
-@dataclass(frozen=True, slots=True)
-class Overview:
-    """Totals over every request in the report. Unknown costs count as 0."""
-
-    requests: int
-    modes: tuple[ModeTotals, ...]
-    sources: tuple[tuple[str, int], ...]
-    tokens_before: int
-    tokens_after: int
-    tokens_saved: int
-    savings_percent: float
-    tokens_output: int
-    cost_before: float
-    cost_after: float
-    cost_saved: float
-    priced_requests: int
-    cached_tokens: int
-    cache_base_tokens: int
-    cached_share: float | None
-    errors: int
-    first: datetime | None
-    last: datetime | None
-
-
-@dataclass(frozen=True, slots=True)
-class WasteBar:
-    category: str
-    label: str
-    tokens: int
-    percent: float
-
-
-@dataclass(frozen=True, slots=True)
-class WasteHistogram:
-    """Waste tokens per category; percentages are of the measured requests' input tokens."""
-
-    bars: tuple[WasteBar, ...]
-    total: int
-    measured_requests: int
-    measured_input_tokens: int
-
-    @property
-    def percent(self) -> float:
-        return _percent(self.total, self.measured_input_tokens)
-
-
-@dataclass(frozen=True, slots=True)
-class Bucket:
-    """One period: totals as recorded, plus what audit requests would have saved."""
-
-    start: datetime
-    label: str
-    requests: int
-    tokens_before: int
-    tokens_after: int
-    tokens_saved: int
-    savings_percent: float
-    cost_saved: float
-    audit_requests: int
-    projected_saved: int
-
-
-@dataclass(frozen=True, slots=True)
-class TopRequest:
-    request_id: str
-    timestamp: datetime
-    model: str
-    mode: str
-    source: str
-    provider: str
-    tokens_before: int
-    tokens_after: int
-    tokens_saved: int
-    projected_saved: int | None
-    waste_total: int
-    top_category: str | None
-    top_category_tokens: int
-    preview: str
-
-
-@dataclass(frozen=True, slots=True)
-class NearLimit:
-    """Requests whose input as sent plus output reached ``threshold`` of the context window.
-
-    ``models`` holds (model, requests, context window) per model, most requests first.
-    """
-
-    threshold: float
-    requests: int
-    max_percent: float
-    models: tuple[tuple[str, int, int], ...]
-
-
-@dataclass(frozen=True, slots=True)
-class ReportData:
-    """Everything a report shows."""
-
-    generated_at: datetime
-    store_label: str
-    period: str
-    since: datetime | None
-    overview: Overview
-    waste: WasteHistogram
-    buckets: tuple[Bucket, ...]
-    top: tuple[TopRequest, ...]
-    top_limit: int
-    cache: CacheAnalysis
-    near_limit: NearLimit
-    failures: tuple[tuple[str, int], ...]
-    provider_errors: tuple[tuple[str, int], ...]
-    recommendations: tuple[Recommendation, ...]
-    no_recommendations: str
-
-
-def _percent(part: float, whole: float) -> float:
-    return 100.0 * part / whole if whole > 0 else 0.0
 
 
 def bucket_start(ts: datetime, period: str) -> datetime:
@@ -268,7 +148,7 @@ def waste_histogram(records: Sequence[RequestMetrics]) -> WasteHistogram:
             category=k,
             label=_WASTE_LABELS.get(k, k.removesuffix("_tokens").replace("_", " ")),
             tokens=totals[k],
-            percent=_percent(totals[k], base),
+            percent=percent_of(totals[k], base),
         )
         for k in (*WASTE_CATEGORIES, *extra)
     )
@@ -293,7 +173,7 @@ def buckets(records: Sequence[RequestMetrics], period: str) -> tuple[Bucket, ...
                 tokens_before=before,
                 tokens_after=sum(m.tokens_input_after for m in rows),
                 tokens_saved=saved,
-                savings_percent=_percent(saved, before),
+                savings_percent=percent_of(saved, before),
                 cost_saved=math.fsum(m.cost_saved or 0.0 for m in rows),
                 audit_requests=len(projected),
                 projected_saved=sum(projected),

@@ -6,7 +6,6 @@ A rule fires only when the data supports it; when none fires the report says why
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from headroom_core.metrics import RequestMetrics
@@ -15,8 +14,9 @@ from ._extra import input_price, projected_saved
 from ._format import count, num, pct, share, usd
 
 if TYPE_CHECKING:
-    from .analysis import NearLimit, Overview, WasteHistogram
     from .cache import CacheAnalysis
+
+from ._model import NearLimit, Overview, Recommendation, WasteHistogram
 
 __all__ = ["Recommendation", "recommend"]
 
@@ -51,15 +51,6 @@ _WASTE_HANDLERS = {
         "tool whose output is already in the history."
     ),
 }
-
-
-@dataclass(frozen=True, slots=True)
-class Recommendation:
-    """``key`` is stable (tests and tools match on it); ``detail`` carries the numbers."""
-
-    key: str
-    title: str
-    detail: str
 
 
 def _switch_to_optimize(records: Sequence[RequestMetrics]) -> Recommendation | None:

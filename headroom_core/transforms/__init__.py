@@ -13,9 +13,9 @@ from .router import ToolOutputRouter
 
 if TYPE_CHECKING:
     from ..config import HeadroomConfig
-    from ..pipeline import Transform
     from ..relevance import EmbeddingScorer, Scorer
     from ..toin import Toin
+    from ._base import Transform
 
 # name -> (enabled?, factory). Order here is pipeline order.
 Factory = tuple["Callable[[HeadroomConfig], bool]", "Callable[[HeadroomConfig], Transform]"]
@@ -27,13 +27,13 @@ REGISTRY: dict[str, Factory] = {
     ),
     JSONCompactor.name: (lambda c: c.smart_crusher.enabled, lambda c: JSONCompactor()),
     IntelligentContextManager.name: (
-        lambda c: c.intelligent_context.enabled,
+        lambda c: c.fitter == "intelligent_context",
         lambda c: IntelligentContextManager(
             c.intelligent_context, _default_toin(), embedder=_embedder(c)
         ),
     ),
     RollingWindow.name: (
-        lambda c: c.rolling_window.enabled and not c.intelligent_context.enabled,
+        lambda c: c.fitter == "rolling_window",
         lambda c: RollingWindow(c.rolling_window),
     ),
 }

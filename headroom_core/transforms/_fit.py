@@ -24,9 +24,36 @@ from ..messages import Message, find_tool_units
 
 if TYPE_CHECKING:
     from ..ccr import OriginalStore
+    from ..config import IntelligentContextConfig, RollingWindowConfig
     from ..tokens import Tokenizer
 
 MARKER_PREFIX = "[headroom: "
+#: Tokens reserved for the one marker message that stands for everything dropped.
+MARKER_ALLOWANCE = 60
+
+
+@dataclass(frozen=True, slots=True)
+class Protection:
+    """What a fitter never drops, and how it cuts: one meaning for both fitters' settings
+    (``RollingWindowConfig.preserve_recent_turns`` is ``IntelligentContextConfig.keep_last_turns``,
+    ``preserve_recent_tool_units`` is ``keep_last_tool_units``: the reference names both)."""
+
+    keep_system: bool
+    keep_turns: int
+    keep_tool_units: int
+    output_buffer_tokens: int
+    cut_quantum: float
+
+
+def protection(cfg: RollingWindowConfig | IntelligentContextConfig) -> Protection:
+    """The :class:`Protection` a fitter's config sets."""
+    from ..config import RollingWindowConfig
+
+    if isinstance(cfg, RollingWindowConfig):
+        turns, units = cfg.preserve_recent_turns, cfg.preserve_recent_tool_units
+    else:
+        turns, units = cfg.keep_last_turns, cfg.keep_last_tool_units
+    return Protection(cfg.keep_system, turns, units, cfg.output_buffer_tokens, cfg.cut_quantum)
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,20 +70,15 @@ class Layout:
     tail: tuple[int, ...]  # protected recent turns (kept)
 
 
-def layout(
-    messages: Sequence[Message],
-    tok: Tokenizer,
-    keep_system: bool,
-    keep_turns: int,
-    keep_tool_units: int = 2,
-) -> Layout:
+def layout(messages: Sequence[Message], tok: Tokenizer, keep: Protection) -> Layout:
     """Split ``messages`` into the kept head, droppable units (oldest first) and the kept
-    tail. The tail is the last ``keep_turns`` user turns, except that tool units inside it
-    older than its last ``keep_tool_units`` are droppable too: one agent task is one user
-    turn with many tool calls, and its oldest calls must be able to go."""
+    tail. The tail is the last ``keep.keep_turns`` user turns, except that tool units inside
+    it older than its last ``keep.keep_tool_units`` are droppable too: one agent task is one
+    user turn with many tool calls, and its oldest calls must be able to go."""
+    keep_turns, keep_tool_units = keep.keep_turns, keep.keep_tool_units
     n = len(messages)
     head_end = 0
-    if keep_system:
+    if keep.keep_system:
         while head_end < n and messages[head_end].get("role") in ("system", "developer"):
             head_end += 1
     users = [i for i in range(head_end, n) if messages[i].get("role") == "user"]

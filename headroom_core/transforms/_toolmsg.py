@@ -11,6 +11,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
+from ..boundary import fail_open
 from ..ccr._tool import RETRIEVE_TOOL_NAME
 from ..messages import Message, tool_name_for
 
@@ -100,11 +101,15 @@ def rewrite_tool_texts(
     messages: list[Message],
     rewrite: Callable[[str, str | None, int], str | None],
     skip_tools: frozenset[str] = frozenset(),
+    *,
+    failures: list[str] | None = None,
 ) -> list[Message]:
     """Apply ``rewrite(text, tool_name, message_index)`` to tool texts; None means keep.
     Never mutates input.
 
-    Returns ``messages`` itself when nothing changed, so callers can tell.
+    ``failures`` given: each rewrite runs in its own fail-open boundary, so a tool output
+    that cannot be handled stays as it is (the failure recorded there) and the others are
+    still rewritten. Returns ``messages`` itself when nothing changed, so callers can tell.
     """
     out: list[Message] | None = None
     for slot, text in tool_texts(messages):
@@ -115,7 +120,12 @@ def rewrite_tool_texts(
             name = _anthropic_tool_name(messages, i, slot.block)
         if name == RETRIEVE_TOOL_NAME or (name is not None and name in skip_tools):
             continue  # what the model fetched back is never cut again
-        new = rewrite(text, name, i)
+        if failures is None:
+            new = rewrite(text, name, i)
+        else:
+            new = None
+            with fail_open(f"tool output of message {i} ({name or 'unnamed tool'})", failures):
+                new = rewrite(text, name, i)
         if new is None or new == text:
             continue
         if out is None:

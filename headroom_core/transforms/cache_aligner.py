@@ -53,10 +53,11 @@ from ..config import CacheAlignerConfig
 from ..errors import ConfigError
 from ..tokens import Tokenizer, get_tokenizer
 from ..waste import dynamic_spans
+from ._base import Transform
 
 if TYPE_CHECKING:
     from ..messages import Message
-    from ..pipeline import TransformContext
+    from ._base import TransformContext
 
 HASH_HEX_CHARS = 16  # 64 bits of sha256: plenty to tell prompts apart, short to log
 
@@ -87,7 +88,7 @@ class AlignResult:
     changed: bool
 
 
-class CacheAligner:
+class CacheAligner(Transform):
     """Moves dates, times and ids out of system prompts so their prefix caches (see module doc)."""
 
     name = "cache_aligner"

@@ -11,11 +11,23 @@ behind one marker with a ref. System prompt, the last ``keep_last_turns`` turns 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, overload
 
+from ..errors import ConfigError
 from ..messages import content_text
 from ..tokens import REPLY_PRIMING, Tokenizer
-from ._fit import Layout, Unit, assemble, budget_error, layout, lead_with_user, quantised_need
+from ._base import Transform
+from ._fit import (
+    MARKER_ALLOWANCE,
+    Layout,
+    Unit,
+    assemble,
+    budget_error,
+    layout,
+    lead_with_user,
+    protection,
+    quantised_need,
+)
 from ._scoring import Embedder, Importance, MessageScorer
 from ._toolmsg import rewrite_tool_texts
 
@@ -23,7 +35,7 @@ if TYPE_CHECKING:
     from ..ccr import OriginalStore
     from ..config import IntelligentContextConfig
     from ..messages import Message
-    from ..pipeline import TransformContext
+    from ._base import TransformContext
 
 _HEAD_CHARS = 600
 _SETTINGS = "keep_last_turns / keep_last_tool_units / output_buffer_tokens"
@@ -37,7 +49,7 @@ class FitResult:
     transforms_applied: tuple[str, ...]
 
 
-class IntelligentContextManager:
+class IntelligentContextManager(Transform):
     name = "intelligent_context"
 
     def __init__(
@@ -67,14 +79,39 @@ class IntelligentContextManager:
             return get_default_store()
         return self._store
 
-    def apply(self, messages: list[Message], ctx: Any, **kwargs: Any) -> Any:
-        """``apply(messages, tokenizer, model_limit=N, protected=())`` -> FitResult, or as a
-        pipeline transform ``apply(messages, ctx)`` -> messages (window: ``ctx.max_tokens``)."""
-        if isinstance(ctx, Tokenizer):
-            return self.fit(messages, ctx, **kwargs)
-        return self._apply_in_pipeline(messages, ctx)
+    @overload
+    def apply(self, messages: list[Message], ctx: TransformContext) -> list[Message]: ...
 
-    def _apply_in_pipeline(self, messages: list[Message], ctx: TransformContext) -> list[Message]:
+    @overload
+    def apply(
+        self,
+        messages: list[Message],
+        ctx: Tokenizer,
+        *,
+        model_limit: int,
+        protected: tuple[int, ...] = (),
+        query: str | None = None,
+    ) -> FitResult: ...
+
+    def apply(
+        self,
+        messages: list[Message],
+        ctx: TransformContext | Tokenizer,
+        *,
+        model_limit: int | None = None,
+        protected: tuple[int, ...] = (),
+        query: str | None = None,
+    ) -> list[Message] | FitResult:
+        """As a pipeline transform, ``apply(messages, ctx)`` -> messages (window:
+        ``ctx.max_tokens``; None: no fitting). The reference API's direct call,
+        ``apply(messages, tokenizer, model_limit=N)`` -> :class:`FitResult`, is
+        :meth:`fit`."""
+        if isinstance(ctx, Tokenizer):
+            if model_limit is None:
+                raise ConfigError("IntelligentContextManager.apply: pass model_limit=<window>")
+            return self.fit(
+                messages, ctx, model_limit=model_limit, protected=protected, query=query
+            )
         if ctx.max_tokens is None:
             return messages
         result = self.fit(messages, ctx.tokenizer, model_limit=ctx.max_tokens, query=ctx.query)
@@ -92,13 +129,12 @@ class IntelligentContextManager:
         query: str | None = None,
     ) -> FitResult:
         cfg = self.config
-        budget = model_limit - cfg.output_buffer_tokens
+        keep = protection(cfg)
+        budget = model_limit - keep.output_buffer_tokens
         total = tokenizer.count_messages(messages)
         if total <= budget:
             return FitResult(messages, total, total, ())
-        lay = layout(
-            messages, tokenizer, cfg.keep_system, cfg.keep_last_turns, cfg.keep_last_tool_units
-        )
+        lay = layout(messages, tokenizer, keep)
         units = [u for u in lay.units if not set(u.indices) & set(protected)]
         kept_always = (
             set(lay.head)
@@ -108,10 +144,10 @@ class IntelligentContextManager:
         protected_tokens = REPLY_PRIMING + sum(
             tokenizer.count_message(messages[i]) for i in kept_always
         )
-        protected_tokens += 60  # the one marker message that stands for what is dropped
+        protected_tokens += MARKER_ALLOWANCE
         if protected_tokens > budget:
             raise budget_error(
-                protected_tokens, budget, model_limit, cfg.output_buffer_tokens, _SETTINGS
+                protected_tokens, budget, model_limit, keep.output_buffer_tokens, _SETTINGS
             )
         recent = query or " ".join(content_text(messages[i]) for i in lay.tail)
         scores = (
@@ -120,19 +156,17 @@ class IntelligentContextManager:
             else [float(k) for k in range(len(units))]
         )
         ranked = sorted(range(len(units)), key=lambda k: (scores[k], k))
-        need = quantised_need(total + 60, budget, cfg.cut_quantum)
+        need = quantised_need(total + MARKER_ALLOWANCE, budget, keep.cut_quantum)
         current, compressed = self._compress_low(messages, units, ranked, scores, need, tokenizer)
         labels: list[str] = []
         if compressed:
             labels.append(f"intelligent_compress:{compressed}")
         now = tokenizer.count_messages(current)
         if now > budget:
-            lay = layout(
-                current, tokenizer, cfg.keep_system, cfg.keep_last_turns, cfg.keep_last_tool_units
-            )
+            lay = layout(current, tokenizer, keep)
             by_start = {u.indices[0]: u for u in lay.units}
             dropped: set[int] = set()
-            freed, still = 0, quantised_need(now + 60, budget, cfg.cut_quantum)
+            freed, still = 0, quantised_need(now + MARKER_ALLOWANCE, budget, keep.cut_quantum)
             for k in ranked:
                 unit = by_start.get(units[k].indices[0])
                 if unit is None or freed >= still:
@@ -144,7 +178,7 @@ class IntelligentContextManager:
             labels.append(f"intelligent_cap:{sum(1 for u in lay.units if u.indices[0] in dropped)}")
             if tokenizer.count_messages(current) > budget:
                 raise budget_error(
-                    protected_tokens, budget, model_limit, cfg.output_buffer_tokens, _SETTINGS
+                    protected_tokens, budget, model_limit, keep.output_buffer_tokens, _SETTINGS
                 )
         return FitResult(current, total, tokenizer.count_messages(current), tuple(labels))
 
@@ -208,6 +242,6 @@ def _with_question(
     asked = [i for i in dropped if i < first and messages[i].get("role") == "user"]
     if asked:
         unit = unit_of[max(asked)]
-        if unit.tokens + 60 <= room:
+        if unit.tokens + MARKER_ALLOWANCE <= room:
             return dropped - set(unit.indices)
     return lead_with_user(messages, lay, dropped)

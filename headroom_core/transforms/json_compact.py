@@ -11,14 +11,15 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from .._json import compact_json, parse_json_strict
+from ._base import Transform
 from ._toolmsg import rewrite_tool_texts
 
 if TYPE_CHECKING:
     from ..messages import Message
-    from ..pipeline import TransformContext
+    from ._base import TransformContext
 
 
-class JSONCompactor:
+class JSONCompactor(Transform):
     name = "json_compact"
 
     def apply(self, messages: list[Message], ctx: TransformContext) -> list[Message]:
@@ -34,7 +35,7 @@ class JSONCompactor:
             changed += 1
             return compact
 
-        out = rewrite_tool_texts(messages, rewrite, skip)
+        out = rewrite_tool_texts(messages, rewrite, skip, failures=ctx.failures)
         if changed:
             ctx.record(f"{self.name}:{changed}")
         return out

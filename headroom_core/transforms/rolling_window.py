@@ -13,23 +13,32 @@ numbers, never an oversize request.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, overload
 
-from ..tokens import REPLY_PRIMING, get_tokenizer
-from ._fit import assemble, budget_error, layout, lead_with_user, quantised_need
+from ..tokens import REPLY_PRIMING
+from ._base import Transform, direct_context
+from ._fit import (
+    MARKER_ALLOWANCE,
+    assemble,
+    budget_error,
+    layout,
+    lead_with_user,
+    protection,
+    quantised_need,
+)
 
 if TYPE_CHECKING:
     from ..ccr import OriginalStore
     from ..config import RollingWindowConfig
     from ..messages import Message
-    from ..pipeline import TransformContext
     from ..tokens import Tokenizer
+    from ._base import TransformContext
 
 
 _SETTINGS = "preserve_recent_turns / preserve_recent_tool_units / output_buffer_tokens"
 
 
-class RollingWindow:
+class RollingWindow(Transform):
     name = "rolling_window"
 
     def __init__(
@@ -48,6 +57,14 @@ class RollingWindow:
             return get_default_store()
         return self._store
 
+    @overload
+    def apply(self, messages: list[Message], ctx: TransformContext) -> list[Message]: ...
+
+    @overload
+    def apply(
+        self, messages: list[Message], *, max_tokens: int, tokenizer: Tokenizer | None = None
+    ) -> list[Message]: ...
+
     def apply(
         self,
         messages: list[Message],
@@ -56,33 +73,33 @@ class RollingWindow:
         max_tokens: int | None = None,
         tokenizer: Tokenizer | None = None,
     ) -> list[Message]:
-        """Fit ``messages`` into ``max_tokens`` minus the output buffer (as a pipeline
-        transform: the pipeline's window). Returns ``messages`` itself when they fit."""
-        window = max_tokens if max_tokens is not None else (ctx.max_tokens if ctx else None)
-        if window is None:
+        """Fit ``messages`` into the window minus the output buffer; returns ``messages``
+        itself when they fit. In a pipeline the window is ``ctx.max_tokens`` (None: no
+        fitting); called directly, ``max_tokens`` (the reference API's
+        ``window.apply(messages, max_tokens=100000)``)."""
+        if ctx is None:
+            ctx = direct_context("RollingWindow", max_tokens=max_tokens, tokenizer=tokenizer)
+        if ctx.max_tokens is None:
             return messages
-        tok = tokenizer or (ctx.tokenizer if ctx else get_tokenizer())
+        return self._fit(messages, ctx, ctx.max_tokens)
+
+    def _fit(self, messages: list[Message], ctx: TransformContext, window: int) -> list[Message]:
+        tok = ctx.tokenizer
         cfg = self.config
-        budget = window - cfg.output_buffer_tokens
+        keep = protection(cfg)
+        budget = window - keep.output_buffer_tokens
         total = tok.count_messages(messages)
         if total <= budget:
             return messages
-        lay = layout(
-            messages,
-            tok,
-            cfg.keep_system,
-            cfg.preserve_recent_turns,
-            cfg.preserve_recent_tool_units,
-        )
+        lay = layout(messages, tok, keep)
         protected = REPLY_PRIMING + sum(
             tok.count_message(messages[i]) for i in (*lay.head, *lay.tail)
         )
-        marker_allowance = 60  # the one marker message that stands for what is dropped
-        if protected + marker_allowance > budget:
+        if protected + MARKER_ALLOWANCE > budget:
             raise budget_error(
-                protected + marker_allowance, budget, window, cfg.output_buffer_tokens, _SETTINGS
+                protected + MARKER_ALLOWANCE, budget, window, keep.output_buffer_tokens, _SETTINGS
             )
-        need = quantised_need(total + marker_allowance, budget, cfg.cut_quantum)
+        need = quantised_need(total + MARKER_ALLOWANCE, budget, keep.cut_quantum)
         order = [u for u in lay.units if u.is_tool] + [u for u in lay.units if not u.is_tool]
         dropped: set[int] = set()
         freed = 0
@@ -95,8 +112,7 @@ class RollingWindow:
         out = assemble(messages, lay, dropped, self.store)
         if tok.count_messages(out) > budget:  # everything droppable is gone and still too big
             raise budget_error(
-                protected + marker_allowance, budget, window, cfg.output_buffer_tokens, _SETTINGS
+                protected + MARKER_ALLOWANCE, budget, window, keep.output_buffer_tokens, _SETTINGS
             )
-        if ctx is not None:
-            ctx.record(f"{self.name}:{len(dropped)}")
+        ctx.record(f"{self.name}:{len(dropped)}")
         return out

@@ -8,21 +8,19 @@ to no compressor. Tools in ``never_compress_tools`` are skipped; ``tool_profiles
 
 from __future__ import annotations
 
-from collections import Counter
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from ..toin import get_toin
+from ._base import Transform
 from ._content import ContentCompressor, ContentContext
-from ._detect import is_diff, is_stack_trace
-from ._toolmsg import rewrite_tool_texts
+from ._tool_outputs import compress_tool_outputs, route
 
 if TYPE_CHECKING:
     from ..ccr import OriginalStore
     from ..config import SmartCrusherConfig
     from ..messages import Message
-    from ..pipeline import TransformContext
     from ..relevance import Scorer
+    from ._base import TransformContext
 
 
 def _smart_crusher(cfg: SmartCrusherConfig, scorer: Scorer | None = None) -> ContentCompressor:
@@ -63,24 +61,9 @@ COMPRESSORS: dict[str, Callable[[SmartCrusherConfig], ContentCompressor]] = {
     "code": _code,
     "text": _text,
 }
-# A text holding a stack trace goes only to these (which keep trace lines verbatim).
-TRACE_SAFE = frozenset({"log"})
 
 
-_learning_attached = False
-
-
-def _attach_learning() -> None:
-    """Feed every retrieval into the process's TOIN (once per process)."""
-    global _learning_attached
-    if not _learning_attached:
-        from ..toin import attach
-
-        attach()
-        _learning_attached = True
-
-
-class ToolOutputRouter:
+class ToolOutputRouter(Transform):
     """Pipeline transform: compress every tool output with the compressor for its type.
 
     Learning from retrievals: every lossy cut is counted in the process's TOIN
@@ -103,7 +86,6 @@ class ToolOutputRouter:
             _smart_crusher(config, scorer) if name == "smart_crusher" else make(config)
             for name, make in COMPRESSORS.items()
         ]
-        _attach_learning()
 
     @property
     def store(self) -> OriginalStore:
@@ -116,43 +98,7 @@ class ToolOutputRouter:
     def compress_text(self, text: str, ctx: ContentContext) -> tuple[str, str] | None:
         """(compressor name, new text) or None to keep ``text``. Lossy cuts are counted
         in the TOIN."""
-        if is_diff(text):
-            return None
-        trace = is_stack_trace(text)
-        for compressor in self.compressors:
-            if trace and compressor.name not in TRACE_SAFE:
-                continue
-            if compressor.detect(text):
-                result = compressor.compress(text, ctx)
-                if result is not None:
-                    if result.lossy:
-                        get_toin().record_compression(ctx.tool_name, compressor.name)
-                    return compressor.name, result.text
-        return None
+        return route(text, ctx, self.compressors)
 
     def apply(self, messages: list[Message], ctx: TransformContext) -> list[Message]:
-        cfg = self.config
-        store = self.store
-        used: Counter[str] = Counter()
-
-        def rewrite(text: str, tool: str | None, index: int) -> str | None:
-            profile = cfg.tool_profiles.get(tool or "", {})
-            content_ctx = ContentContext(
-                ctx.tokenizer.count_text,
-                cfg,
-                store,
-                ctx.query_for(messages, index),
-                tool,
-                profile.get("max_tokens"),
-                learned_fields=get_toin().fields_for(tool),
-            )
-            routed = self.compress_text(text, content_ctx)
-            if routed is None:
-                return None
-            used[routed[0]] += 1
-            return routed[1]
-
-        out = rewrite_tool_texts(messages, rewrite, frozenset(cfg.never_compress_tools))
-        for name in sorted(used):
-            ctx.record(f"{name}:{used[name]}")
-        return out
+        return compress_tool_outputs(messages, ctx, self.compressors, self.config, self.store)

@@ -20,23 +20,24 @@ import orjson
 
 from .._json import parse_json_strict
 from . import json_codec
+from ._base import Transform
 from ._content import Compressed, ContentContext
 from ._crush import Crush
-from ._toolmsg import rewrite_tool_texts
+from ._tool_outputs import compress_tool_outputs
 
 if TYPE_CHECKING:
     from ..ccr import OriginalStore
     from ..config import SmartCrusherConfig
     from ..messages import Message
-    from ..pipeline import TransformContext
     from ..relevance import Scorer
+    from ._base import TransformContext
 
 
 def _dumps(data: Any) -> str:
     return orjson.dumps(data).decode()
 
 
-class SmartCrusher:
+class SmartCrusher(Transform):
     """JSON tool-output compressor; a ContentCompressor and a pipeline Transform."""
 
     name = "smart_crusher"
@@ -79,7 +80,8 @@ class SmartCrusher:
     def crush(
         self, data: Any, query: str | None = None, *, tool_name: str | None = None
     ) -> Compressed | None:
-        """Compress parsed JSON ``data``; None when it holds reserved keys (already ours)."""
+        """Compress parsed JSON ``data``; None when it holds reserved keys (already ours) or
+        a value the fast encoder cannot write exactly (an integer beyond 64 bits)."""
         from ..tokens import get_tokenizer
 
         ctx = ContentContext(get_tokenizer().count_text, self.config, self.store, query, tool_name)
@@ -106,7 +108,10 @@ class SmartCrusher:
         (compact JSON of ``data`` when only parsed data was given)."""
         if json_codec.has_reserved_keys(data):
             return None
-        compact = _dumps(data)
+        try:
+            compact = _dumps(data)
+        except orjson.JSONEncodeError:  # an integer beyond 64 bits: left to JSONCompactor
+            return None
         compact_tokens = ctx.count(compact)
         budget = ctx.budget_tokens
         over = compact_tokens > self.config.min_tokens_to_crush
@@ -139,21 +144,6 @@ class SmartCrusher:
         return compact, tokens
 
     def apply(self, messages: list[Message], ctx: TransformContext) -> list[Message]:
-        cfg = self.config
-        skip = frozenset(cfg.never_compress_tools)
-        done = 0
-
-        def rewrite(text: str, tool: str | None, index: int) -> str | None:
-            nonlocal done
-            query = ctx.query_for(messages, index)
-            content_ctx = ContentContext(ctx.tokenizer.count_text, cfg, self.store, query, tool)
-            result = self.compress(text, content_ctx)
-            if result is None:
-                return None
-            done += 1
-            return result.text
-
-        out = rewrite_tool_texts(messages, rewrite, skip)
-        if done:
-            ctx.record(f"{self.name}:{done}")
-        return out
+        """The pipeline step (``TransformPipeline([SmartCrusher(), ...])``): JSON tool
+        outputs only, through the same code as the router."""
+        return compress_tool_outputs(messages, ctx, [self], self.config, self.store)

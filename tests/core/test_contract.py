@@ -1,5 +1,9 @@
 """The contract every transform honours (and the default pipeline as a whole).
 
+Every run must also report no failure: the pipeline undoes a transform that raises (and a
+tool output whose compressor raises stays as it was), so unchanged output alone would hide
+a transform that fails on every input.
+
 For each transform in the registry, on the bundled example, on the real conversations in
 ../shared/data and on generated histories:
 - tool calls and their results stay paired and in order;
@@ -22,9 +26,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from headroom_core import HeadroomConfig, Tokenizer, TransformPipeline
+from headroom_core import HeadroomConfig, Tokenizer, TransformPipeline, TransformResult
 from headroom_core.messages import content_text, pairing_is_valid
-from headroom_core.transforms import REGISTRY, CacheAligner, json_codec
+from headroom_core.transforms import REGISTRY, CacheAligner, RollingWindow, json_codec
+from headroom_core.transforms.smart_crusher import SmartCrusher
 
 from ..conftest import load_conversations
 
@@ -44,16 +49,19 @@ def _pipelines() -> dict[str, TransformPipeline]:
         if name not in FITTERS
     }
     out["default"] = TransformPipeline([make(CONFIG) for _, make in REGISTRY.values()])
+    # SmartCrusher as a pipeline step of its own, and the reference API's pipeline.
+    out["smart_crusher_step"] = TransformPipeline([SmartCrusher(CONFIG.smart_crusher)])
+    out["reference"] = TransformPipeline([SmartCrusher(), CacheAligner(), RollingWindow()])
     return out
 
 
 PIPELINES = _pipelines()
-Run = Callable[[list[dict[str, Any]]], list[dict[str, Any]]]
+Run = Callable[[list[dict[str, Any]]], TransformResult]
 
 
 def _runs() -> list[tuple[str, Run]]:
     return [
-        (name, lambda msgs, p=p: p.transform(msgs, tokenizer=TOKENIZER, config=CONFIG).messages)
+        (name, lambda msgs, p=p: p.transform(msgs, tokenizer=TOKENIZER, config=CONFIG))
         for name, p in PIPELINES.items()
     ]
 
@@ -87,7 +95,9 @@ def _tool_ids(messages: list[dict[str, Any]]) -> list[Any]:
 
 def check_contract(run: Run, messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
     snapshot = copy.deepcopy(messages)
-    out = run(messages)
+    result = run(messages)
+    assert result.failures == (), f"a transform failed: {result.failures}"
+    out = result.messages
     assert messages == snapshot, "input was mutated"
     assert _tool_ids(out) == _tool_ids(messages), "tool pairing or order changed"
     if pairing_is_valid(messages, allow_pending=True):
@@ -95,9 +105,9 @@ def check_contract(run: Run, messages: list[dict[str, Any]]) -> list[dict[str, A
     assert _frozen_text(out) == _frozen_text(messages), "user/assistant text changed"
     assert _system_words(out) == _system_words(messages), "system text lost or gained words"
     assert TOKENIZER.count_messages(out) <= TOKENIZER.count_messages(messages) + ALLOWANCE
-    again = run(copy.deepcopy(messages))
+    again = run(copy.deepcopy(messages)).messages
     assert json.dumps(again, sort_keys=True) == json.dumps(out, sort_keys=True), "not deterministic"
-    assert run(out) == out, "not idempotent"
+    assert run(out).messages == out, "not idempotent"
     return out
 
 
@@ -205,3 +215,68 @@ def test_contract_on_generated_histories(name: str, run: Run, messages: list) ->
                 continue  # a lossy cut: the marker-walk test checks its ref restores the original
             # otherwise a lossless form: the documented decoder restores the data exactly
             assert json_codec.decode(json.loads(after["content"])) == json.loads(before["content"])
+
+
+class _Raises:
+    name = "raises"
+
+    def detect(self, text: str) -> bool:
+        return True
+
+    def compress(self, text: str, ctx: Any) -> Any:
+        raise RuntimeError("boom")
+
+
+def test_contract_sees_a_compressor_that_always_raises(example_history: list) -> None:
+    """The pipeline keeps the output unchanged when every tool output fails; the contract
+    must still fail the run, through its failures."""
+    from headroom_core.transforms import ToolOutputRouter
+
+    router = ToolOutputRouter(CONFIG.smart_crusher)
+    router.compressors = [_Raises()]
+    pipeline = TransformPipeline([router])
+
+    def run(msgs: list[dict[str, Any]]) -> TransformResult:
+        return pipeline.transform(msgs, tokenizer=TOKENIZER, config=CONFIG)
+
+    assert run(example_history).messages == example_history
+    with pytest.raises(AssertionError, match="a transform failed"):
+        check_contract(run, example_history)
+
+
+def test_one_failing_tool_output_leaves_the_others_compressed() -> None:
+    """The fail-open boundary is per tool output: one text a compressor cannot handle stays
+    as it was (recorded), the others are still compressed."""
+    rows = [{"id": i, "status": "ok", "latency_ms": 40 + i} for i in range(60)]
+    pretty = json.dumps(rows, indent=2)
+    hostile = json.dumps({"poison": True, "rows": rows}, indent=2)
+    messages: list[dict[str, Any]] = [
+        {"role": "user", "content": "Which requests were slow?"},
+        {
+            "role": "assistant",
+            "content": None,
+            "tool_calls": [
+                {"id": f"c{k}", "type": "function", "function": {"name": "q", "arguments": "{}"}}
+                for k in range(3)
+            ],
+        },
+        {"role": "tool", "tool_call_id": "c0", "content": pretty},
+        {"role": "tool", "tool_call_id": "c1", "content": hostile},
+        {"role": "tool", "tool_call_id": "c2", "content": pretty},
+    ]
+    crusher = SmartCrusher(CONFIG.smart_crusher)
+    real = crusher.compress
+
+    def compress(text: str, ctx: Any) -> Any:
+        if "poison" in text:
+            raise ValueError("cannot handle this value")
+        return real(text, ctx)
+
+    crusher.compress = compress  # type: ignore[method-assign]
+    result = TransformPipeline([crusher]).transform(messages, tokenizer=TOKENIZER, config=CONFIG)
+    out = result.messages
+    assert out[3]["content"] == hostile
+    assert len(out[2]["content"]) < len(pretty) and len(out[4]["content"]) < len(pretty)
+    assert len(result.failures) == 1
+    assert result.failures[0].startswith("tool output of message 3 (q): ValueError")
+    assert result.transforms_applied == ("smart_crusher:2",)

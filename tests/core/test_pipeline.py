@@ -7,8 +7,10 @@ import pytest
 
 from headroom_core import (
     BudgetError,
+    ConfigError,
     HeadroomConfig,
     SmartCrusherConfig,
+    Transform,
     TransformPipeline,
     compress,
     count_tokens_messages,
@@ -90,7 +92,7 @@ def test_default_query_is_last_user_text() -> None:
     assert default_query([{"role": "system", "content": "s"}]) is None
 
 
-class Explodes:
+class Explodes(Transform):
     name = "explodes"
 
     def apply(self, messages: list, ctx: TransformContext) -> list:
@@ -98,7 +100,7 @@ class Explodes:
         raise RuntimeError("boom")
 
 
-class Grows:
+class Grows(Transform):
     name = "grows"
 
     def apply(self, messages: list, ctx: TransformContext) -> list:
@@ -106,14 +108,14 @@ class Grows:
         return [*messages[:-1], {**messages[-1], "content": messages[-1]["content"] * 3}]
 
 
-class Unpairs:
+class Unpairs(Transform):
     name = "unpairs"
 
     def apply(self, messages: list, ctx: TransformContext) -> list:
         return messages[:-1]
 
 
-class OverBudget:
+class OverBudget(Transform):
     name = "over_budget"
 
     def apply(self, messages: list, ctx: TransformContext) -> list:
@@ -218,3 +220,47 @@ def test_what_the_model_fetched_back_is_never_cut_again() -> None:
         {"role": "tool", "tool_call_id": "r", "content": big},
     ]
     assert compress(msgs).messages[2]["content"] == big
+
+
+def test_pipeline_refuses_what_is_not_a_transform() -> None:
+    class NoAllowance:  # duck-typed, without grow_allowance
+        name = "x"
+
+        def apply(self, messages: list, ctx: TransformContext) -> list:
+            return messages
+
+    with pytest.raises(ConfigError, match=r"transform 1 \(NoAllowance\) is not a Transform"):
+        TransformPipeline([JSONCompactor(), NoAllowance()])  # type: ignore[list-item]
+    assert JSONCompactor().grow_allowance == 0
+
+
+@pytest.mark.parametrize(
+    "kwargs, fitter",
+    [
+        ({}, "rolling_window"),
+        ({"intelligent_context": {"enabled": True}}, "intelligent_context"),
+        ({"rolling_window": {"enabled": False}}, "none"),
+        ({"fitter": "none"}, "none"),
+        ({"fitter": "intelligent_context"}, "intelligent_context"),
+        # an explicit choice wins over the reference's flags
+        ({"fitter": "rolling_window", "intelligent_context": {"enabled": True}}, "rolling_window"),
+    ],
+)
+def test_fitter_is_one_choice(kwargs: dict, fitter: str) -> None:
+    from headroom_core.config import IntelligentContextConfig
+    from headroom_core.transforms import build_transforms
+
+    config = HeadroomConfig(**kwargs)
+    assert config.fitter == fitter
+    names = [t.name for t in build_transforms(config)]
+    fitters = [n for n in names if n in ("rolling_window", "intelligent_context")]
+    assert fitters == ([] if fitter == "none" else [fitter])
+    again = HeadroomConfig(**config.model_dump())  # a dump round-trips to the same choice
+    assert again.fitter == fitter
+    flag = HeadroomConfig(intelligent_context=IntelligentContextConfig(enabled=True))
+    assert flag.fitter == "intelligent_context"
+
+
+def test_fitter_rejects_unknown_names() -> None:
+    with pytest.raises(ConfigError, match="HeadroomConfig.fitter"):
+        HeadroomConfig(fitter="trim")  # type: ignore[arg-type]
