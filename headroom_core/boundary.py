@@ -59,12 +59,14 @@ def fail_open(
     *,
     let_through: tuple[type[BaseException], ...] = (BudgetError,),
     log: logging.Logger | None = None,
+    action: str = "passing through unchanged",
 ) -> Iterator[FailOpen]:
     """Run the block; on an error (other than ``let_through``), record it, log it, go on.
 
     ``where`` names the site (a transform, a tool output, an adapter step);
-    ``failures``, when given, receives the failure text. The yielded :class:`FailOpen`
-    tells the caller whether to fall back to its unchanged input.
+    ``failures``, when given, receives the failure text; ``action`` says in the log what
+    happens instead. The yielded :class:`FailOpen` tells the caller whether to fall back
+    to its unchanged input.
     """
     outcome = FailOpen(where)
     try:
@@ -75,4 +77,4 @@ def fail_open(
         outcome.error = exc
         if failures is not None:
             failures.append(outcome.message)
-        (log or logger).warning("headroom: %s failed; passing through unchanged: %r", where, exc)
+        (log or logger).warning("headroom: %s failed; %s: %r", where, action, exc)

@@ -223,3 +223,19 @@ def _flag(section: Any, *, default: bool) -> bool:
     if isinstance(section, dict):
         return bool(section.get("enabled", default))
     return default
+
+
+__all__ = [
+    "FITTERS",
+    "MODES",
+    "TOOL_PROFILE_KEYS",
+    "CacheAlignerConfig",
+    "Fitter",
+    "HeadroomConfig",
+    "IntelligentContextConfig",
+    "Mode",
+    "RelevanceScorerConfig",
+    "RollingWindowConfig",
+    "ScoringWeights",
+    "SmartCrusherConfig",
+]

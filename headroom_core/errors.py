@@ -52,3 +52,14 @@ class BudgetError(HeadroomError):
         super().__init__(message)
         self.protected_tokens = protected_tokens
         self.budget_tokens = budget_tokens
+
+
+__all__ = [
+    "BudgetError",
+    "ConfigError",
+    "HeadroomError",
+    "InputError",
+    "PairingError",
+    "StorageError",
+    "TokenizerError",
+]

@@ -298,3 +298,19 @@ def _tool_use_block(call: dict[str, Any]) -> dict[str, Any]:
     block["input"] = orjson.loads(fn["arguments"])
     block.update(call)
     return block
+
+
+__all__ = [
+    "ROLES",
+    "Message",
+    "ToolUnit",
+    "check_messages",
+    "content_text",
+    "find_tool_units",
+    "from_anthropic",
+    "pairing_is_valid",
+    "to_anthropic",
+    "tool_call_ids",
+    "tool_name_for",
+    "validate_pairing",
+]

@@ -185,3 +185,18 @@ def count_tokens_text(text: str, *, model: str = "gpt-4o") -> int:
 def count_tokens_messages(messages: Iterable[Mapping[str, Any]], *, model: str = "gpt-4o") -> int:
     """Tokens of a chat request in the neutral (OpenAI) format, framing included."""
     return get_tokenizer(model).count_messages(messages)
+
+
+__all__ = [
+    "APPROX_SCALE",
+    "IMAGE_PART_TOKENS",
+    "REPLY_PRIMING",
+    "TOKENS_PER_MESSAGE",
+    "TOKENS_PER_NAME",
+    "TOKENS_PER_TOOL_CALL",
+    "Tokenizer",
+    "count_tokens_messages",
+    "count_tokens_text",
+    "encoding_for_model",
+    "get_tokenizer",
+]

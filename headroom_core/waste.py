@@ -133,3 +133,11 @@ def _ws_replacement(match: re.Match[str]) -> str:
     if run.startswith("\n"):
         return "\n\n"
     return "" if match.end() < len(match.string) and match.string[match.end()] == "\n" else " "
+
+
+__all__ = [
+    "DYNAMIC_PATTERNS",
+    "WasteSignals",
+    "detect_waste",
+    "dynamic_spans",
+]

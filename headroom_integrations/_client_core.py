@@ -34,13 +34,14 @@ from dataclasses import dataclass, field
 from functools import cache
 from typing import Any, Protocol
 
+from headroom_core.boundary import fail_open
 from headroom_core.config import (
     CacheAlignerConfig,
     HeadroomConfig,
     RollingWindowConfig,
     SmartCrusherConfig,
 )
-from headroom_core.errors import BudgetError, ConfigError
+from headroom_core.errors import ConfigError
 from headroom_core.messages import Message, check_messages
 from headroom_core.metrics import RequestMetrics
 from headroom_core.pipeline import CompressResult, SimulationResult, compress, default_query
@@ -55,6 +56,7 @@ from ._sink import MetricsSink
 logger = logging.getLogger("headroom_integrations")
 
 CLIENT_MODES = ("audit", "optimize", "off")
+_UNCHANGED = "the request goes out unchanged"
 #: The per-call parameters the wrapped ``create`` accepts and strips before forwarding.
 HEADROOM_PARAMS = (
     "headroom_mode",
@@ -200,7 +202,9 @@ class ClientEngine:
         plan = Plan(model=model, mode=options.mode, api=api)
         if options.mode == "off":
             return plan
-        try:
+        failures: list[str] = []
+        # The client's fail-open boundary, BudgetError included: the provider owns the window.
+        with fail_open("client", failures, let_through=(), log=logger, action=_UNCHANGED):
             tools_tokens = get_tokenizer(model).count_text(tools_text(tools))  # once per call
             self._measure(plan, messages, tools, tools_tokens)
             result = self._compress(messages, model, tools_tokens, options, reply_tokens)
@@ -214,10 +218,8 @@ class ClientEngine:
                 plan.extra["projected_tokens_after"] = after
             if result.failures:
                 plan.extra.setdefault("failures", []).extend(result.failures)
-        except BudgetError as exc:
-            self.fail(plan, exc, "the request goes out unchanged; the provider owns the window")
-        except Exception as exc:  # the client's fail-open boundary (module docstring)
-            self.fail(plan, exc, "the request goes out unchanged")
+        if failures:
+            self.fail(plan, failures)
         return plan
 
     def _measure(
@@ -293,13 +295,14 @@ class ClientEngine:
             update["smart_crusher"] = SmartCrusherConfig(**crusher)
         return config.model_copy(update=update) if update else config
 
-    def fail(self, plan: Plan, exc: BaseException, what: str) -> None:
+    def fail(self, plan: Plan, failures: Sequence[str]) -> None:
+        """The request goes out as the caller built it; ``failures`` (recorded by
+        :func:`~headroom_core.boundary.fail_open`, which logged them) go in the record."""
         plan.messages, plan.transforms = None, ()
         plan.tokens_after = plan.tokens_before
         if plan.unchanged_prefix is not None:  # what goes out is the request as given
             plan.extra["prefix_hash"], plan.extra["prefix_tokens"] = plan.unchanged_prefix
-        plan.extra.setdefault("failures", []).append(f"client: {type(exc).__name__}: {exc}")
-        logger.warning("headroom client: %r; %s", exc, what)
+        plan.extra.setdefault("failures", []).extend(failures)
 
     # -- simulate -------------------------------------------------------------------------
 

@@ -16,6 +16,7 @@ import dataclasses
 import logging
 from typing import Any
 
+from headroom_core.boundary import fail_open
 from headroom_core.errors import ConfigError, InputError
 from headroom_core.messages import from_anthropic, to_anthropic
 from headroom_core.pipeline import SimulationResult
@@ -31,6 +32,8 @@ from ._client_core import (
 )
 
 logger = logging.getLogger("headroom_integrations")
+_UNREAD = "the request goes out unchanged, unrecorded"
+_UNCHANGED = "the request goes out unchanged"
 
 
 def _usage(message: Any) -> Usage | None:
@@ -91,13 +94,12 @@ def _prepare(
     body = _request(kwargs) if "messages" in kwargs else None
     if not isinstance(model, str) or body is None:
         return None, kwargs  # the SDK says what is missing
-    try:
+    # A body we cannot read (a block missing a field, a value JSON cannot hold, ...) goes
+    # out as given and the API judges it.
+    with fail_open("client", let_through=(), log=logger, action=_UNREAD) as outcome:
         neutral = _neutral(body)
         origins = _assistant_origins(body["messages"], neutral)
-    # The client's fail-open boundary for a body we cannot read (a block missing a field,
-    # a value JSON cannot hold, ...): it goes out as given and the API judges it.
-    except Exception as exc:
-        logger.warning("headroom client: %r; the request goes out unchanged, unrecorded", exc)
+    if outcome.failed:
         return None, kwargs
     tools = kwargs.get("tools")
     plan = owner.engine.prepare(
@@ -109,10 +111,11 @@ def _prepare(
         api=api,
     )
     if plan.messages is not None:
-        try:
+        failures: list[str] = []
+        with fail_open("client", failures, let_through=(), log=logger, action=_UNCHANGED):
             kwargs = _with_messages(kwargs, plan.messages, origins)
-        except Exception as exc:  # the client's fail-open boundary, as in ClientEngine.prepare
-            owner.engine.fail(plan, exc, "the request goes out unchanged")
+        if failures:
+            owner.engine.fail(plan, failures)
     return plan, kwargs
 
 

@@ -9,6 +9,7 @@ to no compressor. Tools in ``never_compress_tools`` are skipped; ``tool_profiles
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from ._base import Transform
@@ -102,3 +103,54 @@ class ToolOutputRouter(Transform):
 
     def apply(self, messages: list[Message], ctx: TransformContext) -> list[Message]:
         return compress_tool_outputs(messages, ctx, self.compressors, self.config, self.store)
+
+
+@dataclass(frozen=True, slots=True)
+class CompressedText:
+    """What :func:`compress_text` made of one text."""
+
+    text: str
+    compressor: str  # the compressor that changed it ("smart_crusher", "log", ...)
+    tokens_before: int
+    tokens_after: int
+
+
+def compress_text(
+    text: str,
+    *,
+    query: str | None = None,
+    tool: str | None = None,
+    budget: int | None = None,
+    store: OriginalStore | None = None,
+    model: str = "gpt-4o",
+    config: SmartCrusherConfig | None = None,
+    scorer: Scorer | None = None,
+) -> CompressedText | None:
+    """Compress one tool output (or any text) with the compressor for its content type, as
+    :func:`~headroom_core.compress` does inside a request; None when nothing would change.
+
+    ``query`` ranks what a lossy cut keeps; ``tool`` selects the tool's profile and what was
+    learned about it; ``budget`` caps the output in tokens (as a tool profile's
+    ``max_tokens``); ``store`` keeps the originals of lossy cuts (default: the process's
+    store); ``model`` picks the token counter. Errors propagate: callers that must not fail
+    wrap the call in :func:`~headroom_core.boundary.fail_open`.
+    """
+    from ..config import SmartCrusherConfig
+    from ..toin import get_toin
+    from ..tokens import get_tokenizer
+
+    cfg = config or SmartCrusherConfig()
+    router = ToolOutputRouter(cfg, store, scorer=scorer)
+    count = get_tokenizer(model).count_text
+    if budget is None:
+        budget = cfg.tool_profiles.get(tool or "", {}).get("max_tokens")
+    ctx = ContentContext(
+        count, cfg, router.store, query, tool, budget, learned_fields=get_toin().fields_for(tool)
+    )
+    routed = router.compress_text(text, ctx)
+    if routed is None or routed[1] == text:
+        return None
+    return CompressedText(routed[1], routed[0], count(text), count(routed[1]))
+
+
+__all__ = ["COMPRESSORS", "CompressedText", "ToolOutputRouter", "compress_text"]

@@ -41,9 +41,9 @@ from pydantic import Field
 from typing_extensions import override
 
 from headroom_core.config import HeadroomConfig, Mode
-from headroom_core.errors import BudgetError
-from headroom_core.pipeline import compress
+from headroom_core.messages import Message
 
+from .._compress import compress_framework_messages
 from ._convert import from_neutral, to_neutral
 
 __all__ = ["EVENT_NAME", "HeadroomRunnable"]
@@ -115,49 +115,23 @@ class HeadroomRunnable(RunnableSerializable[LanguageModelInput, list[BaseMessage
     def _compress(self, messages: list[BaseMessage]) -> tuple[list[BaseMessage], dict[str, Any]]:
         """The messages to send and the event data. Only BudgetError escapes."""
         mode = self.mode or (self.config.mode if self.config else "optimize")
-        try:
-            neutral = to_neutral(messages)
-            result = compress(
-                neutral,
-                model=self.model,
-                query=self.query,
-                config=self.config,
-                mode=mode,
-                max_tokens=self.max_tokens,
-            )
-            optimized = result.mode == "optimize"
-            out = _rebuild(result.messages, neutral, messages) if optimized else messages
-        except BudgetError:
-            raise
-        except Exception as exc:  # the adapter's fail-open boundary: the chain goes on unchanged
-            logger.warning("headroom compression failed; passing the messages through: %r", exc)
-            return messages, self._report(0, 0, (), mode, (f"{type(exc).__name__}: {exc}",))
-        report = self._report(
-            result.tokens_before,
-            result.tokens_after,
-            result.transforms_applied,
-            result.mode,
-            result.failures,
-        )
-        return out, report
+        neutral: list[Message] = []
 
-    def _report(
-        self,
-        before: int,
-        after: int,
-        transforms: Sequence[str],
-        mode: str,
-        failures: Sequence[str],
-    ) -> dict[str, Any]:
-        return {
-            "tokens_before": before,
-            "tokens_after": after,
-            "tokens_saved": max(0, before - after),
-            "transforms_applied": list(transforms),
-            "model": self.model,
-            "mode": mode,
-            "failures": list(failures),
-        }
+        def convert() -> list[Message]:
+            neutral[:] = to_neutral(messages)
+            return neutral
+
+        done = compress_framework_messages(
+            convert,
+            lambda out: _rebuild(out, neutral, messages),
+            model=self.model,
+            query=self.query,
+            config=self.config,
+            mode=mode,
+            max_tokens=self.max_tokens,
+        )
+        sent = messages if done.messages is None else done.messages
+        return sent, done.report(self.model)
 
 
 def _to_messages(input: LanguageModelInput) -> list[BaseMessage]:

@@ -62,9 +62,8 @@ from llama_index.core.llms.function_calling import FunctionCallingLLM
 from llama_index.core.llms.llm import LLM, ToolSelection
 
 from headroom_core.config import HeadroomConfig, Mode
-from headroom_core.errors import BudgetError
-from headroom_core.pipeline import compress
 
+from .._compress import compress_framework_messages
 from ._convert import from_neutral, to_neutral
 
 if TYPE_CHECKING:
@@ -168,32 +167,17 @@ class HeadroomLLM(FunctionCallingLLM):
         """The messages to send and the event to dispatch. Only BudgetError escapes."""
         model = self.counting_model
         mode = self.mode or (self.config.mode if self.config else "optimize")
-        try:
-            result = compress(
-                to_neutral(messages),
-                model=model,
-                query=self.query,
-                config=self.config,
-                mode=mode,
-                max_tokens=self.max_tokens,
-            )
-            out = from_neutral(result.messages) if result.mode == "optimize" else list(messages)
-        except BudgetError:
-            raise
-        except Exception as exc:  # the adapter's fail-open boundary: the call goes on unchanged
-            logger.warning("headroom compression failed; passing the messages through: %r", exc)
-            failure = f"{type(exc).__name__}: {exc}"
-            return list(messages), _event(0, 0, (), model, mode, (failure,), messages)
-        event = _event(
-            result.tokens_before,
-            result.tokens_after,
-            result.transforms_applied,
-            model,
-            result.mode,
-            result.failures,
-            out,
+        done = compress_framework_messages(
+            lambda: to_neutral(messages),
+            from_neutral,
+            model=model,
+            query=self.query,
+            config=self.config,
+            mode=mode,
+            max_tokens=self.max_tokens,
         )
-        return out, event
+        out = list(messages) if done.messages is None else done.messages
+        return out, HeadroomCompressionEvent(**done.report(model), messages=list(out))
 
     def _compressed(self, messages: Sequence[ChatMessage]) -> list[ChatMessage]:
         out, event = self._compress(messages)
@@ -292,24 +276,3 @@ class HeadroomLLM(FunctionCallingLLM):
         return self._function_calling("get_tool_calls_from_response").get_tool_calls_from_response(
             response, error_on_no_tool_call=error_on_no_tool_call, **kwargs
         )
-
-
-def _event(
-    before: int,
-    after: int,
-    transforms: Sequence[str],
-    model: str,
-    mode: str,
-    failures: Sequence[str],
-    sent: Sequence[ChatMessage],
-) -> HeadroomCompressionEvent:
-    return HeadroomCompressionEvent(
-        tokens_before=before,
-        tokens_after=after,
-        tokens_saved=max(0, before - after),
-        transforms_applied=list(transforms),
-        model=model,
-        mode=mode,
-        failures=list(failures),
-        messages=list(sent),
-    )

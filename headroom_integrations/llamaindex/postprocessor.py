@@ -52,17 +52,18 @@ from __future__ import annotations
 import logging
 import math
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal
 
 from llama_index.core.bridge.pydantic import Field, PrivateAttr, field_serializer
 from llama_index.core.postprocessor.types import BaseNodePostprocessor
 from llama_index.core.schema import NodeWithScore, QueryBundle
 
+from headroom_core.boundary import fail_open
 from headroom_core.ccr import OriginalStore, get_default_store
-from headroom_core.config import SmartCrusherConfig
 from headroom_core.errors import ConfigError
 from headroom_core.relevance import Scorer, create_scorer
 from headroom_core.tokens import count_tokens_text
+from headroom_core.transforms.router import compress_text
 
 from ._nodes import (
     copy_node,
@@ -73,9 +74,6 @@ from ._nodes import (
     sentence_spans,
     shingles,
 )
-
-if TYPE_CHECKING:
-    from headroom_core.transforms.router import ToolOutputRouter
 
 __all__ = ["HeadroomNodePostprocessor", "ScorerName"]
 
@@ -140,7 +138,6 @@ class HeadroomNodePostprocessor(BaseNodePostprocessor):
     )
 
     _scorer: Scorer = PrivateAttr()
-    _router: ToolOutputRouter | None = PrivateAttr(default=None)
 
     def model_post_init(self, context: Any) -> None:
         # Built now so that a scorer that cannot work (embedding without the extra) fails
@@ -223,19 +220,20 @@ class HeadroomNodePostprocessor(BaseNodePostprocessor):
         """The core's compressor for the node's content type, if one changes it."""
         if not plan.original:
             return
-        from headroom_core.transforms._content import ContentContext
-
-        router = self._content_router(store)
-        ctx = ContentContext(self._count, router.config, store, query or None, None)
-        try:
-            routed = router.compress_text(plan.original, ctx)
-        except Exception as exc:  # the adapter's fail-open boundary: the node stays as it is
-            logger.warning("headroom: compressing node %s failed: %r", plan.item.node_id, exc)
+        where = f"compressing node {plan.item.node_id}"
+        with fail_open(where, log=logger, action="the node stays as it is") as outcome:
+            done = compress_text(
+                plan.original,
+                query=query or None,
+                store=store,
+                model=self.model,
+                scorer=self._scorer,
+            )
+        if outcome.failed or done is None:
             return
-        if routed is not None and routed[1] != plan.original:
-            plan.text = routed[1]
-            plan.meta[COMPRESSOR_KEY] = routed[0]
-            plan.meta[REF_KEY] = store.put(plan.original, kind="text", meta=_node_meta(plan))
+        plan.text = done.text
+        plan.meta[COMPRESSOR_KEY] = done.compressor
+        plan.meta[REF_KEY] = store.put(plan.original, kind="text", meta=_node_meta(plan))
 
     def _fit(self, ranked: list[_Plan], query: str, store: OriginalStore) -> list[_Plan]:
         """The plans that fit the budget, best first (cut ones included); a marker for the
@@ -356,13 +354,6 @@ class HeadroomNodePostprocessor(BaseNodePostprocessor):
         new_text = None if text is None or text == plan.original else text
         plan.out = copy_node(plan.item, text=new_text, metadata=plan.meta, score=score)
         plan.tokens = self._count(llm_text(plan.out.node)) + SEPARATOR_TOKENS
-
-    def _content_router(self, store: OriginalStore) -> ToolOutputRouter:
-        if self._router is None or self._router.store is not store:
-            from headroom_core.transforms.router import ToolOutputRouter
-
-            self._router = ToolOutputRouter(SmartCrusherConfig(), store, scorer=self._scorer)
-        return self._router
 
 
 def _context(plans: list[_Plan]) -> str:

@@ -346,7 +346,7 @@ def test_an_unexpected_failure_does_not_break_the_chain(monkeypatch: pytest.Monk
     def broken(*args: Any, **kwargs: Any) -> Any:
         raise RuntimeError("tokenizer exploded")
 
-    monkeypatch.setattr("headroom_integrations.langchain.runnable.compress", broken)
+    monkeypatch.setattr("headroom_integrations._compress.compress", broken)
     rec = Recorder()
     answer = (PROMPT | HeadroomRunnable() | fake_model()).invoke(
         INPUTS, config={"callbacks": [rec]}
@@ -354,7 +354,7 @@ def test_an_unexpected_failure_does_not_break_the_chain(monkeypatch: pytest.Monk
     assert answer.content == "answer 0"
     assert rec.model_inputs == [PROMPT.invoke(INPUTS).to_messages()]
     ((_, data, _),) = rec.events
-    assert data["failures"] == ["RuntimeError: tokenizer exploded"]
+    assert data["failures"] == ["compression: RuntimeError: tokenizer exploded"]
     assert data["tokens_saved"] == 0
 
 

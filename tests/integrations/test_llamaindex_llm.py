@@ -53,7 +53,6 @@ from headroom_core import BudgetError, HeadroomConfig, compress, validate_pairin
 from headroom_core.config import RollingWindowConfig
 from headroom_core.messages import check_messages
 from headroom_core.tokens import count_tokens_messages, count_tokens_text
-from headroom_integrations.llamaindex import llm as llm_module
 from headroom_integrations.llamaindex._convert import LI_KEY, from_neutral, to_neutral
 from headroom_integrations.llamaindex.llm import HeadroomCompressionEvent, HeadroomLLM
 
@@ -545,14 +544,14 @@ def test_a_compression_failure_sends_the_input_unchanged(
     def broken(*args: Any, **kwargs: Any) -> Any:
         raise RuntimeError("tokenizer exploded")
 
-    monkeypatch.setattr(llm_module, "compress", broken)
+    monkeypatch.setattr("headroom_integrations._compress.compress", broken)
     history = tool_history(repo_json)
     inner = ScriptedLLM(script=[ChatMessage(role="assistant", content="ok")])
     response = HeadroomLLM(llm=inner).chat(history)
     assert response.message.content == "ok"
     assert all(a is b for a, b in zip(inner.received[0], history, strict=True))
     (event,) = event_log.of(HeadroomCompressionEvent)
-    assert event.failures == ["RuntimeError: tokenizer exploded"]
+    assert event.failures == ["compression: RuntimeError: tokenizer exploded"]
 
 
 def test_counting_model_and_settings_come_from_the_wrapped_llm() -> None:
