@@ -51,6 +51,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..config import CacheAlignerConfig
 from ..errors import ConfigError
+from ..text import sentence_spans
 from ..tokens import Tokenizer, get_tokenizer
 from ..waste import dynamic_spans
 from ._base import Transform
@@ -63,7 +64,6 @@ HASH_HEX_CHARS = 16  # 64 bits of sha256: plenty to tell prompts apart, short to
 
 _ROLES = frozenset({"system", "developer"})
 _FENCE = re.compile(r"[ ]{0,3}(?:```|~~~)")
-_SENTENCE_GAP = re.compile(r"""(?<=[.!?])[ \t]+(?=["'(\[*_]*[A-Z])""")
 _TIME_ZONE = re.compile(
     r"(?:[ ]?(?:UTC|GMT|[A-Z]{2,4}T)\b)?(?:[+-]\d{1,2}(?::?\d{2})?\b)?"
 )  # EST, CEST, UTC+2, +05:30 ... right after a time
@@ -265,13 +265,16 @@ def _split_line(line: str, spans: list[tuple[int, int]]) -> tuple[str, list[str]
     """(the line without its sentences that hold a value or "" if none is left, those sentences)."""
     indent = line[: len(line) - len(line.lstrip())]
     pieces: list[tuple[str, int, int]] = []  # (whitespace before, start, end)
-    start, gap = len(indent), ""
-    for m in _SENTENCE_GAP.finditer(line, len(indent)):
-        if any(a < m.end() and m.start() < b for a, b in spans):
-            continue  # never cut a value in two, whatever a pattern may span
-        pieces.append((gap, start, m.start()))
-        start, gap = m.end(), m.group()
-    pieces.append((gap, start, len(line)))
+    for a, b in sentence_spans(line, len(indent)):
+        prev = pieces[-1][2] if pieces else 0
+        if pieces and any(s < a and prev < e for s, e in spans):
+            pieces[-1] = (pieces[-1][0], pieces[-1][1], b)  # never cut a value in two
+        else:
+            pieces.append((line[prev:a] if pieces else "", a, b))
+    if not pieces:
+        pieces.append(("", len(indent), len(line)))
+    gap, a, _ = pieces[-1]
+    pieces[-1] = (gap, a, len(line))  # the last sentence keeps the line's trailing bytes
     kept: list[str] = []
     moved: list[str] = []
     for before, a, b in pieces:

@@ -32,6 +32,7 @@ from functools import lru_cache
 from typing import TYPE_CHECKING
 
 from ..relevance.bm25 import STOPWORDS, BM25Scorer
+from ..text import sentence_spans
 from ._content import Compressed
 from ._detect import is_code_line, is_prose
 
@@ -49,18 +50,6 @@ _VERBATIM_LINE = re.compile(
     r"\s*(?:#{1,6}\s|\||[-*_=]{3,}\s*$|<[A-Za-z/!])|\t| {4}(?!\s*(?:[-*+]|\d+[.)])\s)"
 )
 _ITEM_START = re.compile(r"\s*(?:[-*+]|\d+[.)])\s+\S")
-# a sentence ends at . ! ? (closing quotes allowed) before a capital or a digit, or at 。！？
-_SENTENCE_END = re.compile(
-    r"[.!?]+[\"'\u201d\u2019)\]]*\s+(?=[\"'\u201c\u2018(\[\u00bf\u00a1]*[A-Z0-9\u00c0-\u00de])"
-    r"|[\u3002\uff01\uff1f]\s*"
-)
-_OPENERS = "\"'\u201c\u2018([\u00bf\u00a1"
-_ABBREVIATION = re.compile(
-    r"mr|mrs|ms|dr|prof|sr|jr|st|vs|etc|al|fig|figs|eq|no|nos|vol|pp|ed|eds|approx|dept|est"
-    r"|inc|ltd|co|corp|jan|feb|mar|apr|jun|jul|aug|sep|sept|oct|nov|dec|ca|cf|op",
-    re.IGNORECASE,
-)
-_INITIALS = re.compile(r"(?:[A-Za-z]\.)+")
 _QUESTION_WORD = re.compile(
     r"what|which|who|whom|whose|why|how|when|where|does|did|is|are|was|were|can|could|should"
     r"|would|will|explain|describe|tell|show|list|give|find|please|name",
@@ -152,7 +141,7 @@ def _segment(text: str) -> list[_Unit]:
         if verbatim:
             units.append(_Unit(start, end, block, fixed=True, rank=0))
             continue
-        for k, (s, e) in enumerate(_sentences(text, start, end)):
+        for k, (s, e) in enumerate(sentence_spans(text, start, end)):
             units.append(_Unit(s, e, block, fixed=False, rank=k))
     return units
 
@@ -204,28 +193,6 @@ def _breaks(line: str) -> bool:
 
 def _indent(line: str) -> int:
     return len(line) - len(line.lstrip())
-
-
-def _sentences(text: str, start: int, end: int) -> list[tuple[int, int]]:
-    """Sentence spans of text[start:end], trailing whitespace excluded."""
-    spans: list[tuple[int, int]] = []
-    begin = start
-    for m in _SENTENCE_END.finditer(text, start, end):
-        if m[0][0] == "." and _is_abbreviation(text, begin, m.start()):
-            continue
-        spans.append((begin, m.start() + len(m[0].rstrip())))
-        begin = m.end()
-    tail = text[begin:end].rstrip()
-    if tail:
-        spans.append((begin, begin + len(tail)))
-    return spans
-
-
-def _is_abbreviation(text: str, begin: int, dot: int) -> bool:
-    """The word ending at ``dot`` is an abbreviation or an initial (``Dr.``, ``e.g.``, ``J.``)."""
-    word_start = max(text.rfind(" ", begin, dot), text.rfind("\n", begin, dot)) + 1
-    word = text[max(word_start, begin) : dot + 1].lstrip(_OPENERS)
-    return bool(_ABBREVIATION.fullmatch(word[:-1])) or bool(_INITIALS.fullmatch(word))
 
 
 # ---- scoring and choice ------------------------------------------------------------------

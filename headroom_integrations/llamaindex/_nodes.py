@@ -6,7 +6,6 @@ Everything here reads nodes and builds new ones; no function changes the node it
 from __future__ import annotations
 
 import re
-import threading
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
@@ -18,7 +17,6 @@ __all__ = [
     "jaccard",
     "llm_text",
     "render_cut",
-    "sentence_spans",
     "shingles",
 ]
 
@@ -73,48 +71,6 @@ def copy_node(
 
 def _with_keys(keys: Sequence[str], extra: Mapping[str, Any]) -> list[str]:
     return [*keys, *(k for k in extra if k not in keys)]
-
-
-# ---- sentences -------------------------------------------------------------------------
-
-_punkt_lock = threading.Lock()
-_punkt: Any = None
-
-
-def _sentence_tokenizer() -> Any:
-    """NLTK's trained English Punkt model, from the data LlamaIndex ships (the same
-    library its sentence splitters use); its untrained Punkt when that data is missing."""
-    global _punkt
-    with _punkt_lock:
-        if _punkt is None:
-            from llama_index.core.utils import globals_helper
-
-            fallback = globals_helper.punkt_tokenizer  # puts LlamaIndex's NLTK data on the path
-            try:
-                from nltk.tokenize import PunktTokenizer  # type: ignore[import-untyped]
-
-                _punkt = PunktTokenizer("english")
-            except (ImportError, LookupError, OSError):
-                _punkt = fallback
-        return _punkt
-
-
-def sentence_spans(text: str) -> list[tuple[int, int]]:
-    """(start, end) of every sentence of ``text``, line by line, whitespace excluded.
-
-    Each line is its own run of sentences, so code, logs and JSON split into lines and prose
-    into sentences; the spans are in text order and never overlap.
-    """
-    tokenizer = _sentence_tokenizer()
-    spans: list[tuple[int, int]] = []
-    pos = 0
-    for line in text.split("\n"):
-        if line.strip():
-            for start, end in tokenizer.span_tokenize(line):
-                if line[start:end].strip():
-                    spans.append((pos + start, pos + end))
-        pos += len(line) + 1
-    return spans
 
 
 def render_cut(text: str, spans: Sequence[tuple[int, int]], keep: Iterable[int]) -> str:

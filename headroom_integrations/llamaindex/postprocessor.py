@@ -62,6 +62,7 @@ from headroom_core.boundary import fail_open
 from headroom_core.ccr import OriginalStore, get_default_store
 from headroom_core.errors import ConfigError
 from headroom_core.relevance import Scorer, create_scorer
+from headroom_core.text import line_sentence_spans
 from headroom_core.tokens import count_tokens_text
 from headroom_core.transforms.router import compress_text
 
@@ -71,7 +72,6 @@ from ._nodes import (
     jaccard,
     llm_text,
     render_cut,
-    sentence_spans,
     shingles,
 )
 
@@ -278,7 +278,7 @@ class HeadroomNodePostprocessor(BaseNodePostprocessor):
         text = plan.text
         if not text or plan.original is None or room <= 0:
             return False
-        spans = sentence_spans(text)
+        spans = line_sentence_spans(text)
         if len(spans) < 2:
             return False
         marker = _cut_marker(len(plan.original), _REF_PLACEHOLDER)
