@@ -36,8 +36,10 @@ from typing import Any, Protocol
 
 from headroom_core.boundary import fail_open
 from headroom_core.config import (
+    MODES,
     CacheAlignerConfig,
     HeadroomConfig,
+    Mode,
     RollingWindowConfig,
     SmartCrusherConfig,
 )
@@ -55,7 +57,7 @@ from ._sink import MetricsSink
 
 logger = logging.getLogger("headroom_integrations")
 
-CLIENT_MODES = ("audit", "optimize", "off")
+CLIENT_MODES = MODES
 _UNCHANGED = "the request goes out unchanged"
 #: The per-call parameters the wrapped ``create`` accepts and strips before forwarding.
 HEADROOM_PARAMS = (
@@ -389,7 +391,7 @@ class SurfaceOwner(Protocol):
     """What the SDK surfaces (``openai.Chat``, ``anthropic.Messages``) need of the client
     that built them (a ``HeadroomClient``)."""
 
-    default_mode: str
+    default_mode: Mode
     engine: ClientEngine
 
 

@@ -60,6 +60,7 @@ class HeadroomClient:
     def __init__(
         self,
         original_client: Any,
+        *,
         provider: str | OpenAIProvider | AnthropicProvider | None = None,
         default_mode: str = "audit",
         store_url: str | None = None,
@@ -67,7 +68,6 @@ class HeadroomClient:
         cache_aligner_config: CacheAlignerConfig | None = None,
         rolling_window_config: RollingWindowConfig | None = None,
         model_context_limits: dict[str, int] | None = None,
-        *,
         config: HeadroomConfig | None = None,
     ) -> None:
         """

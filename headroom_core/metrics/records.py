@@ -13,12 +13,15 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
+from headroom_core.config import MODES as CONFIG_MODES
 from headroom_core.errors import InputError
 
 __all__ = ["MODES", "RequestMetrics", "Summary", "from_epoch_us", "to_epoch_us"]
 
 #: Values accepted for ``RequestMetrics.mode``.
-MODES: frozenset[str] = frozenset({"audit", "optimize", "off", "simulate"})
+#: What a record's ``mode`` may say: the modes of :data:`headroom_core.config.MODES`, and
+#: ``simulate`` for a preview that sent nothing.
+MODES: frozenset[str] = frozenset((*CONFIG_MODES, "simulate"))
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 _ONE_US = timedelta(microseconds=1)

@@ -18,11 +18,9 @@ from langchain_core.messages import BaseMessage
 from langchain_core.outputs import LLMResult
 
 from headroom_core.metrics import RequestMetrics
-from headroom_core.metrics.records import MODES
-from headroom_core.providers import provider_for_model
 from headroom_core.tokens import count_tokens_messages, get_tokenizer
 from headroom_core.waste import detect_waste
-from headroom_integrations._records import priced_record
+from headroom_integrations._records import ReportedUsage, SeenCompression, observed_record
 
 from ._convert import to_neutral
 
@@ -75,50 +73,31 @@ def _metrics(
 ) -> RequestMetrics:
     """The record of a finished call; ``handler_mode`` is the handler's ``mode``."""
     model = call.model
-    after = count_tokens_messages(call.messages, model=model)
-    before, mode = after, handler_mode
-    transforms: tuple[str, ...] = ()
-    extra = dict(call.extra)
+    event = None
     if call.event is not None:
         data = call.event.data
-        # The event counted what the adapter compressed; the model may receive more
-        # (a system prompt added later). The saving carries over, not the total.
-        before = after + _saved(data)
-        transforms = tuple(str(t) for t in data.get("transforms_applied") or ())
-        if data.get("mode") in MODES:
-            mode = str(data["mode"])
-        extra["event"] = {k: data.get(k) for k in ("tokens_before", "tokens_after", "model")}
-        if data.get("failures"):
-            extra["failures"] = [str(f) for f in data["failures"]]
-    output, cached = None, None
-    if response is not None:
-        output, cached, usage_input = _usage(response)
-        if usage_input is not None:
-            extra["usage_input_tokens"] = usage_input
-        if output is not None:
-            extra["tokens_output_source"] = "usage"
-        elif error is None:
-            extra["tokens_output_source"] = "counted"
-            output = _count_output(response, model)
-    waste = (
-        detect_waste(call.messages, get_tokenizer(model)).to_dict()
-        if handler_mode == "audit"
-        else {}
-    )
-    return priced_record(
-        provider_for_model(model),
-        model=model,
-        mode=mode,
-        tokens_before=before,
-        tokens_after=after,
-        tokens_output=output,
-        cached_tokens=cached,
+        event = SeenCompression(
+            tokens_saved=_saved(data),
+            transforms=tuple(str(t) for t in data.get("transforms_applied") or ()),
+            mode=str(data.get("mode")),
+            failures=tuple(str(f) for f in data.get("failures") or ()),
+            details={k: data.get(k) for k in ("tokens_before", "tokens_after", "model")},
+        )
+    audit = handler_mode == "audit"
+    return observed_record(
         source="langchain",
-        transforms=transforms,
-        waste=waste,
+        model=model,
+        tokens_sent=count_tokens_messages(call.messages, model=model),
+        handler_mode=handler_mode,
+        event=event,
+        usage=None if response is None else ReportedUsage(*_usage(response)),
+        count_output=None
+        if error is not None or response is None
+        else (lambda: _count_output(response, model)),
+        waste=detect_waste(call.messages, get_tokenizer(model)).to_dict() if audit else {},
         stream=call.stream,
         error=None if error is None else f"{type(error).__name__}: {error}",
-        extra=extra,
+        extra=call.extra,
     )
 
 

@@ -18,11 +18,9 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from headroom_core.metrics import RequestMetrics
-from headroom_core.metrics.records import MODES
-from headroom_core.providers import provider_for_model
 from headroom_core.tokens import Tokenizer, get_tokenizer
 from headroom_core.waste import detect_waste
-from headroom_integrations._records import priced_record
+from headroom_integrations._records import ReportedUsage, SeenCompression, observed_record
 
 from ._convert import to_neutral
 from .llm import HeadroomCompressionEvent
@@ -49,53 +47,36 @@ def _metrics(call: _Call, response: Any, error: str | None, handler_mode: str) -
     """The record of a finished call; ``handler_mode`` is the handler's ``mode``."""
     model = call.model
     tok = get_tokenizer(model)
-    if isinstance(call.received, str):
-        after = tok.count_text(call.received)
-    else:
-        after = tok.count_messages(call.received)
-    before, mode = after, str(handler_mode)
-    transforms: tuple[str, ...] = ()
-    extra = dict(call.extra)
-    event = call.event
-    if event is not None:
-        # The event counted what the wrapper sent; the saving carries over, not the total.
-        before = after + max(0, event.tokens_saved)
-        transforms = tuple(event.transforms_applied)
-        mode = event.mode if event.mode in MODES else mode
-        extra["event"] = {
-            "tokens_before": event.tokens_before,
-            "tokens_after": event.tokens_after,
-            "model": event.model,
-            "span_id": event.span_id,
-        }
-        if event.failures:
-            extra["failures"] = list(event.failures)
-    output, cached = None, None
-    if response is not None:
-        output, cached, usage_input = _usage(response)
-        if usage_input is not None:
-            extra["usage_input_tokens"] = usage_input
-        if output is not None:
-            extra["tokens_output_source"] = "usage"
-        else:
-            extra["tokens_output_source"] = "counted"
-            output = _count_output(response, tok)
-    audit = handler_mode == "audit" and not isinstance(call.received, str)
-    waste = detect_waste(call.received, tok).to_dict() if audit else {}  # type: ignore[arg-type]
-    return priced_record(
-        provider_for_model(model),
-        model=model,
-        mode=mode,
-        tokens_before=before,
-        tokens_after=after,
-        tokens_output=output,
-        cached_tokens=cached,
+    received = call.received
+    sent = tok.count_text(received) if isinstance(received, str) else tok.count_messages(received)
+    event = None
+    if call.event is not None:
+        e = call.event
+        event = SeenCompression(
+            tokens_saved=e.tokens_saved,
+            transforms=tuple(e.transforms_applied),
+            mode=e.mode,
+            failures=tuple(e.failures),
+            details={
+                "tokens_before": e.tokens_before,
+                "tokens_after": e.tokens_after,
+                "model": e.model,
+                "span_id": e.span_id,
+            },
+        )
+    audit = handler_mode == "audit" and not isinstance(received, str)
+    return observed_record(
         source="llamaindex",
-        transforms=transforms,
-        waste=waste,
+        model=model,
+        tokens_sent=sent,
+        handler_mode=str(handler_mode),
+        event=event,
+        usage=None if response is None else ReportedUsage(*_usage(response)),
+        count_output=None if response is None else (lambda: _count_output(response, tok)),
+        waste=detect_waste(received, tok).to_dict() if audit else {},  # type: ignore[arg-type]
         stream=call.stream,
         error=error,
-        extra=extra,
+        extra=call.extra,
     )
 
 

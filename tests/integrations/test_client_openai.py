@@ -498,3 +498,11 @@ def test_mode_none_means_default_and_text_messages_are_the_sdks_business(
         )
     client.chat.completions.create(model=MODEL, messages="hi")  # forwarded as given
     assert srv.last_body["messages"] == "hi" and len(client.get_metrics()) == 1
+
+
+def test_everything_after_the_client_is_keyword_only(store_url: str) -> None:
+    raw = openai.OpenAI(api_key="test", base_url="http://127.0.0.1:9/v1")
+    with pytest.raises(TypeError, match="positional"):
+        HeadroomClient(raw, "openai", "optimize")  # type: ignore[misc]
+    client = HeadroomClient(raw, provider="openai", default_mode="optimize", store_url=store_url)
+    assert (client.provider, client.default_mode) == ("openai", "optimize")
