@@ -644,25 +644,17 @@ PATHOLOGICAL = {
 
 
 @pytest.mark.parametrize("name", sorted(PATHOLOGICAL))
-def test_pathological_inputs_stay_linear(name: str) -> None:
+def test_pathological_inputs_are_handled(name: str) -> None:
+    """Inputs that once made the grouping superlinear (timed in bench_compressor_speed):
+    handled, never grown."""
     text = PATHOLOGICAL[name]
-    start = time.perf_counter()
     LOG.detect(text)
-    LOG.compress(text, _ctx(min_tokens=0, count=_quick_count))
-    assert time.perf_counter() - start < 1.0
+    result = LOG.compress(text, _ctx(min_tokens=0, count=_quick_count))
+    assert result is None or _quick_count(result.text) < _quick_count(text)
 
 
 def _quick_count(text: str) -> int:
     return len(text) // 4  # speed tests time the compressor, not the tokenizer
-
-
-def _best_ms(text: str, repeat: int) -> float:
-    best = float("inf")
-    for _ in range(repeat):
-        start = time.perf_counter()
-        LOG.compress(text, _ctx(min_tokens=0, count=_quick_count))
-        best = min(best, (time.perf_counter() - start) * 1000)
-    return best
 
 
 def build_log(size: int) -> str:
@@ -685,25 +677,14 @@ def build_log(size: int) -> str:
     return "\n".join(out)[:size]
 
 
-def test_speed_on_loghub(shared_data: Path) -> None:
-    files = sorted((shared_data / "logs_loghub").glob("*/*_2k.log"))
-    if not files:
-        pytest.skip("no Loghub logs")
-    slowest = max(_best_ms(f.read_text("utf-8"), 3) for f in files)
-    assert slowest < 100
-
-
-def test_speed_on_a_large_build_log() -> None:
-    text = build_log(1_700_000)
+def test_a_large_build_log() -> None:
+    text = build_log(1_700_000)  # timed in bench_compressor_speed
     result = LOG.compress(text, _ctx(min_tokens=0, count=_quick_count))
     assert result is not None and result.dropped > 10_000
-    assert _best_ms(text, 2) < 1000
 
 
 if __name__ == "__main__":  # print the per-system table: python tests/core/test_log_compressor.py
     root = Path(__file__).resolve().parents[3] / "shared" / "data" / "logs_loghub"
     if not root.exists():
         sys.exit(f"no Loghub data at {root}")
-    print(format_table(loghub_table(root)))
-    big = build_log(1_700_000)
-    print(f"build log {len(big) / 1e6:.1f} MB: {_best_ms(big, 3):.0f} ms (tokenizer excluded)")
+    print(format_table(loghub_table(root)))  # timings: tests/benchmarks/bench_compressor_speed.py

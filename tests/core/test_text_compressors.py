@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import re
-import time
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
@@ -39,7 +38,6 @@ from ..conftest import SHARED_DATA, load_conversations
 SEARCH = SearchCompressor()
 TEXT = TextCompressor()
 COUNT = count_tokens_text
-SPEED_LIMIT_MS = 50.0  # per 100 KB, best of several runs
 FILE_MARKER = re.compile(
     r"^  \[\.\.\. (\d+) more (?:match|matches|entry|entries)\b.*; ref=(\w+)\]$"
 )
@@ -95,15 +93,6 @@ def _ctx(
         tool_name="grep",
         budget_tokens=budget,
     )
-
-
-def _best_ms(fn: Callable[[], object], runs: int = 5) -> float:
-    best = float("inf")
-    for _ in range(runs):
-        start = time.perf_counter()
-        fn()
-        best = min(best, (time.perf_counter() - start) * 1000)
-    return best
 
 
 # ---- inputs ------------------------------------------------------------------------------
@@ -623,16 +612,17 @@ def test_search_is_deterministic_idempotent_and_never_longer(shared_data: Path) 
             assert SEARCH.compress(first.text, _ctx(query, budget)) is None
 
 
-def test_search_speed_on_100_kb(shared_data: Path) -> None:
+def search_100_kb() -> str:
+    """100 KB of grep output over the shared code files (timed in bench_compressor_speed)."""
     raw = _grep(_code_files() * 3, r"\w")[:100_000]
-    raw = raw[: raw.rfind("\n")]
+    return raw[: raw.rfind("\n")]
+
+
+def test_search_on_100_kb(shared_data: Path) -> None:
+    raw = search_100_kb()
     assert SEARCH.detect(raw)
-    ms = _best_ms(lambda: SEARCH.compress(raw, _ctx("session cookie")))
-    detect_ms = _best_ms(lambda: SEARCH.detect(raw))
-    print(
-        f"\nsearch: 100 KB, {raw.count(chr(10)) + 1} lines: compress {ms:.1f} ms, detect {detect_ms:.1f} ms"
-    )
-    assert ms < SPEED_LIMIT_MS and detect_ms < SPEED_LIMIT_MS
+    result = SEARCH.compress(raw, _ctx("session cookie"))
+    assert result is not None and COUNT(result.text) < COUNT(raw) // 2
 
 
 _PATHS = st.sampled_from(
@@ -808,13 +798,16 @@ def test_text_is_deterministic_idempotent_and_never_longer() -> None:
         assert TEXT.compress(first.text, _ctx(query, 10)) is None  # markers are never re-cut
 
 
-def test_text_speed_on_100_kb(shared_data: Path) -> None:
-    text = "\n\n".join(t for _, t in _nq_docs(0, 60))[:100_000]
+def prose_100_kb() -> str:
+    """100 KB of NQ passages (timed in bench_compressor_speed)."""
+    return "\n\n".join(t for _, t in _nq_docs(0, 60))[:100_000]
+
+
+def test_text_on_100_kb(shared_data: Path) -> None:
+    text = prose_100_kb()
     assert TEXT.detect(text)
-    ms = _best_ms(lambda: TEXT.compress(text, _ctx("who owns the delano hotel")))
-    detect_ms = _best_ms(lambda: TEXT.detect(text))
-    print(f"\ntext: 100 KB, {COUNT(text)} tokens: compress {ms:.1f} ms, detect {detect_ms:.1f} ms")
-    assert ms < SPEED_LIMIT_MS and detect_ms < SPEED_LIMIT_MS
+    result = TEXT.compress(text, _ctx("who owns the delano hotel"))
+    assert result is not None and COUNT(result.text) < COUNT(text)
 
 
 def nq_retention(limit: int = 100, share: float = 0.5) -> list[tuple[int, int, int, int, int, int]]:
@@ -881,10 +874,6 @@ def test_fidelity_golden_answer_evidence_survives(shared_data: Path) -> None:
     print(
         f"\nfidelity_golden: {len(cases)} cases of types {types}; {mine} of ours, {saved}/{total} tokens saved"
     )
-    if mine == 0:
-        pytest.skip(
-            f"no fidelity_golden case is search output or prose (types: {types}); the others were left alone"
-        )
 
 
 if __name__ == "__main__":
