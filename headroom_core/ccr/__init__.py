@@ -1,4 +1,6 @@
-"""Reversible compression: the store of originals and the tool that reads it back.
+"""CCR (compress, cache, retrieve): reversible compression, that is the store of originals
+and the tool that reads them back. The name comes from the prior art (headroom); in prose
+this package calls it "the store of originals".
 
 A lossy compressor keeps the text it cut with ``store.put(text)``, which returns a
 *ref* (the first 16 hex characters of the text's SHA-256, so the same text always has

@@ -1,4 +1,5 @@
-"""TOIN: learning from retrievals which tools and fields a compressor should spare.
+"""TOIN (tool-output intelligence, the prior art's name, kept for its API): learning from
+retrievals which tools and fields a compressor should spare.
 
 A lossy cut that the model undoes with ``headroom_retrieve`` is evidence: the cut was too
 deep for that tool, and the retrieval's query names what was missing. A :class:`Toin`
