@@ -49,18 +49,22 @@ class TransformPipeline:
         query: str | None = None,
         model_limit: int | None = None,
         max_tokens: int | None = None,
+        prefix: Sequence[Message] = (),
     ) -> TransformResult:
         """Run the transforms. ``query`` given: every relevance decision uses it; None: each
         tool output is ranked against the user turn it served. ``max_tokens``: the window
-        the request must fit, output buffer included (fitting transforms act only above it)."""
+        the request must fit, output buffer included (fitting transforms act only above it).
+        ``prefix``: messages that come before ``messages`` and are sent unchanged; read for
+        relevance queries, never transformed (``max_tokens`` must already leave room for it)."""
         current = check_messages(messages)
         ctx = TransformContext(
             tokenizer=tokenizer or get_tokenizer(),
             config=config or HeadroomConfig(),
-            query=query if query is not None else default_query(current),
+            query=query if query is not None else default_query([*prefix, *current]),
             model_limit=model_limit,
             explicit_query=query is not None,
             max_tokens=max_tokens,
+            prefix=tuple(prefix),
         )
         tokens_before = ctx.tokenizer.count_messages(current)
         tokens = tokens_before
@@ -170,6 +174,7 @@ def compress(
     config: HeadroomConfig | None = None,
     mode: Mode | None = None,
     max_tokens: int | None = None,
+    frozen_message_count: int = 0,
 ) -> CompressResult:
     """Compress a chat request (neutral/OpenAI format) for ``model``.
 
@@ -180,33 +185,97 @@ def compress(
     ``max_tokens`` is the window to fit (default: the model's context limit); the request
     is made to fit it minus the fitter's ``output_buffer_tokens``, or
     :class:`~headroom_core.errors.BudgetError` is raised. Never a silently oversize request.
+
+    ``frozen_message_count``: the first N messages come back as the same objects (so
+    byte-identical), e.g. the part of a conversation the provider already holds in its
+    prompt cache. They count in the window and their user turns still serve as relevance
+    queries; only the messages after them are transformed. A tool call in the frozen part
+    whose results follow it freezes those results too (a unit is never split).
     """
     config = config or HeadroomConfig()
     mode = mode or config.mode
     tokenizer = get_tokenizer(model)
     messages = check_messages(messages)
+    frozen = frozen_length(messages, frozen_message_count)
     if mode != "optimize":
         tokens = tokenizer.count_messages(messages)
         waste = detect_waste(messages, tokenizer) if mode == "audit" else None
         return CompressResult(list(messages), tokens, tokens, (), mode, waste)
     limit = _model_limit(model, config)
     window = max_tokens if max_tokens is not None else limit
-    result = build_pipeline(config).transform(
-        messages,
-        tokenizer=tokenizer,
-        config=config,
-        query=query,
-        model_limit=limit,
-        max_tokens=window,
-    )
-    _check_fits(result, config, window)
+    prefix, rest = messages[:frozen], messages[frozen:]
+    prefix_tokens = sum(tokenizer.count_message(m) for m in prefix)
+    try:
+        result = build_pipeline(config).transform(
+            rest,
+            tokenizer=tokenizer,
+            config=config,
+            query=query,
+            model_limit=limit,
+            max_tokens=window - prefix_tokens,
+            prefix=prefix,
+        )
+        _check_fits(result, config, window - prefix_tokens)
+    except BudgetError as exc:
+        if not prefix:
+            raise
+        raise _frozen_budget_error(exc, config, window, frozen, prefix_tokens) from exc
     return CompressResult(
-        result.messages,
-        result.tokens_before,
-        result.tokens_after,
+        [*prefix, *result.messages],
+        prefix_tokens + result.tokens_before,
+        prefix_tokens + result.tokens_after,
         result.transforms_applied,
         mode,
         failures=result.failures,
+    )
+
+
+def frozen_length(messages: Sequence[Message], count: int) -> int:
+    """How many leading messages a ``frozen_message_count`` of ``count`` freezes: ``count``
+    (at most the list's length), extended over the results of a frozen tool call, so a tool
+    unit is never split between the frozen prefix and the transformed rest. Works on OpenAI
+    ``tool`` messages and on Anthropic ``tool_result`` blocks in user messages."""
+    if isinstance(count, bool) or not isinstance(count, int) or count < 0:
+        raise ConfigError(f"frozen_message_count: expected an int >= 0, got {count!r}")
+    end = min(count, len(messages))
+    if end == 0:
+        return 0
+    open_ids = _called_ids(messages[end - 1])
+    while end < len(messages) and open_ids and _answers(messages[end], open_ids):
+        end += 1
+    return end
+
+
+def _called_ids(message: Message) -> set[str]:
+    """Tool call ids a message makes (OpenAI ``tool_calls``, Anthropic ``tool_use`` blocks);
+    a run of tool results belongs to the call before it, so the last call is what counts."""
+    if message.get("role") == "tool":
+        return {"*"}  # inside a run of results: the rest of the run follows
+    if message.get("role") != "assistant":
+        return set()
+    ids = {str(c.get("id")) for c in message.get("tool_calls") or () if isinstance(c, dict)}
+    content = message.get("content")
+    if isinstance(content, list):
+        ids |= {
+            str(b.get("id")) for b in content if isinstance(b, dict) and b.get("type") == "tool_use"
+        }
+    return ids
+
+
+def _answers(message: Message, open_ids: set[str]) -> bool:
+    if message.get("role") == "tool":
+        return "*" in open_ids or str(message.get("tool_call_id")) in open_ids
+    content = message.get("content")
+    return (
+        message.get("role") == "user"
+        and "*" not in open_ids
+        and isinstance(content, list)
+        and any(
+            isinstance(b, dict)
+            and b.get("type") == "tool_result"
+            and str(b.get("tool_use_id")) in open_ids
+            for b in content
+        )
     )
 
 
@@ -250,6 +319,22 @@ def _check_fits(result: TransformResult, config: HeadroomConfig, window: int) ->
             protected_tokens=result.tokens_after,
             budget_tokens=budget,
         )
+
+
+def _frozen_budget_error(
+    exc: BudgetError, config: HeadroomConfig, window: int, frozen: int, prefix_tokens: int
+) -> BudgetError:
+    """``exc`` (raised for the part after a frozen prefix) in the whole request's numbers."""
+    fitter = fitter_config(config)
+    buffer = fitter.output_buffer_tokens if fitter is not None else 0
+    need = exc.protected_tokens + prefix_tokens
+    return BudgetError(
+        f"the frozen prefix ({frozen} messages, {prefix_tokens} tokens) and what may not be "
+        f"cut after it need {need} tokens, over the budget of {window - buffer} ({window} "
+        f"window - {buffer} output buffer); freeze fewer messages or raise the window",
+        protected_tokens=need,
+        budget_tokens=window - buffer,
+    )
 
 
 def fitter_config(config: HeadroomConfig) -> RollingWindowConfig | IntelligentContextConfig | None:

@@ -41,6 +41,9 @@ class TransformContext:
     explicit_query: bool = False
     max_tokens: int | None = None
     failures: list[str] = field(default_factory=list)
+    #: Messages before the ones transformed, sent unchanged (``compress(frozen_message_count=)``):
+    #: read for relevance queries only, never rewritten.
+    prefix: tuple[Message, ...] = ()
 
     def record(self, label: str) -> None:
         self.applied.append(label)
@@ -50,7 +53,10 @@ class TransformContext:
         else the user turn that the tool call served (stable as the history grows)."""
         if self.explicit_query:
             return self.query
-        return preceding_user_text(list(messages), index)
+        found = preceding_user_text(list(messages), index)
+        if found is None and self.prefix:
+            found = preceding_user_text(list(self.prefix), len(self.prefix))
+        return found
 
 
 @runtime_checkable
