@@ -13,13 +13,14 @@ from rich.console import Console
 from rich.table import Table
 
 from ._cli_input import Payload, example_history, parse_payload
+from ._store_url import DEFAULT_METRICS_URL
 from .config import HeadroomConfig
 from .errors import BudgetError, HeadroomError
 from .pipeline import CompressResult, compress, simulate
 from .providers import estimate_cost
 from .waste import WasteSignals
 
-DEFAULT_STORE = "sqlite:///headroom.db"
+DEFAULT_STORE = DEFAULT_METRICS_URL
 DEFAULT_HTML_REPORT = "headroom-report.html"
 _KINDS = click.Choice(["auto", "messages", "openai", "anthropic", "tool-output"])
 

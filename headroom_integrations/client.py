@@ -43,13 +43,13 @@ from headroom_core.config import (
     SmartCrusherConfig,
 )
 from headroom_core.errors import ConfigError
-from headroom_core.metrics import MetricsStore, RequestMetrics, Summary
+from headroom_core.metrics import DEFAULT_METRICS_URL, MetricsStore, RequestMetrics, Summary
 from headroom_core.providers import AnthropicProvider, OpenAIProvider
 
 from ._client_core import CLIENT_MODES, ClientEngine
 from ._sink import MetricsSink
 
-DEFAULT_STORE = "sqlite:///headroom.db"
+DEFAULT_STORE = DEFAULT_METRICS_URL
 _SDKS = ("openai", "anthropic")
 
 

@@ -12,8 +12,8 @@ an absolute one::
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
 
+from headroom_core._store_url import StoreRegistry, file_path, no_path
 from headroom_core.ccr._base import OriginalStore
 from headroom_core.ccr._memory import MemoryOriginalStore
 from headroom_core.ccr._sqlite import SQLiteOriginalStore
@@ -27,31 +27,27 @@ __all__ = [
 ]
 
 
+_WHAT = "original store"
+
+
 def _open_sqlite(url: str, rest: str) -> OriginalStore:
-    if not rest.startswith("/") or rest == "/":
-        raise ConfigError(
-            f"original store URL {url!r}: expected a path after 'sqlite:///' "
-            "(three slashes: relative path, four: absolute path)"
-        )
-    return SQLiteOriginalStore(rest[1:])
+    return SQLiteOriginalStore(file_path(_WHAT, url, rest, "sqlite"))
 
 
 def _open_memory(url: str, rest: str) -> OriginalStore:
-    if rest not in ("", "/"):
-        raise ConfigError(f"original store URL {url!r}: 'memory://' takes no path")
+    no_path(_WHAT, url, rest)
     return MemoryOriginalStore()
 
 
 # scheme -> factory(url, text after "scheme://"). A new store is one new entry here.
-_REGISTRY: dict[str, Callable[[str, str], OriginalStore]] = {
-    "memory": _open_memory,
-    "sqlite": _open_sqlite,
-}
+_REGISTRY: StoreRegistry[OriginalStore] = StoreRegistry(
+    _WHAT, {"memory": _open_memory, "sqlite": _open_sqlite}
+)
 
 
 def original_store_schemes() -> tuple[str, ...]:
     """The URL schemes ``open_original_store`` knows."""
-    return tuple(sorted(_REGISTRY))
+    return _REGISTRY.schemes()
 
 
 def open_original_store(url: str = "memory://") -> OriginalStore:
@@ -61,14 +57,7 @@ def open_original_store(url: str = "memory://") -> OriginalStore:
     ``SQLiteOriginalStore`` directly to choose others. Raises ConfigError for a malformed
     URL or an unknown scheme, StorageError when the file cannot be opened.
     """
-    if not isinstance(url, str):
-        raise ConfigError(f"original store URL: expected a string, got {url!r}")
-    scheme, sep, rest = url.partition("://")
-    factory = _REGISTRY.get(scheme.lower()) if sep else None
-    if factory is None:
-        known = ", ".join(f"{s}://" for s in original_store_schemes())
-        raise ConfigError(f"original store URL {url!r}: unknown scheme; known schemes: {known}")
-    return factory(url, rest)
+    return _REGISTRY.open(url)
 
 
 _default_lock = threading.Lock()

@@ -11,9 +11,10 @@ from headroom_core.metrics._base import MetricsStore
 from headroom_core.metrics._jsonl import JSONLMetricsStore
 from headroom_core.metrics._sqlite import SQLiteMetricsStore
 from headroom_core.metrics.records import RequestMetrics, Summary
-from headroom_core.metrics.store import MemoryMetricsStore, open_store
+from headroom_core.metrics.store import DEFAULT_METRICS_URL, MemoryMetricsStore, open_store
 
 __all__ = [
+    "DEFAULT_METRICS_URL",
     "JSONLMetricsStore",
     "MemoryMetricsStore",
     "MetricsStore",

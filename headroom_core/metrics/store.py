@@ -12,11 +12,11 @@ path, so three slashes give a relative path and four an absolute one::
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
 from datetime import datetime
 
 from headroom_core._closing import ClosingContext
-from headroom_core.errors import ConfigError, InputError, StorageError
+from headroom_core._store_url import DEFAULT_METRICS_URL, StoreRegistry, file_path, no_path
+from headroom_core.errors import InputError, StorageError
 from headroom_core.metrics._base import (
     MetricsStore,
     check_query,
@@ -28,9 +28,16 @@ from headroom_core.metrics._jsonl import JSONLMetricsStore
 from headroom_core.metrics._sqlite import SQLiteMetricsStore
 from headroom_core.metrics.records import RequestMetrics, Summary
 
-__all__ = ["DEFAULT_URL", "MemoryMetricsStore", "MetricsStore", "open_store", "store_schemes"]
+__all__ = [
+    "DEFAULT_METRICS_URL",
+    "DEFAULT_URL",
+    "MemoryMetricsStore",
+    "MetricsStore",
+    "open_store",
+    "store_schemes",
+]
 
-DEFAULT_URL = "sqlite:///headroom.db"
+DEFAULT_URL = DEFAULT_METRICS_URL  # the name this module has always exported
 
 
 class MemoryMetricsStore(ClosingContext):
@@ -84,40 +91,29 @@ class MemoryMetricsStore(ClosingContext):
             self._records.clear()
 
 
-def _file_path(url: str, rest: str) -> str:
-    if not rest.startswith("/") or rest == "/":
-        raise ConfigError(
-            f"metrics store URL {url!r}: expected a path after 'scheme:///' "
-            "(three slashes: relative path, four: absolute path)"
-        )
-    return rest[1:]
-
-
 def _open_sqlite(url: str, rest: str) -> MetricsStore:
-    return SQLiteMetricsStore(_file_path(url, rest))
+    return SQLiteMetricsStore(file_path(_WHAT, url, rest, "scheme"))
 
 
 def _open_jsonl(url: str, rest: str) -> MetricsStore:
-    return JSONLMetricsStore(_file_path(url, rest))
+    return JSONLMetricsStore(file_path(_WHAT, url, rest, "scheme"))
 
 
 def _open_memory(url: str, rest: str) -> MetricsStore:
-    if rest not in ("", "/"):
-        raise ConfigError(f"metrics store URL {url!r}: 'memory://' takes no path")
+    no_path(_WHAT, url, rest)
     return MemoryMetricsStore()
 
 
+_WHAT = "metrics store"
 # scheme -> factory(url, text after "scheme://"). A new store is one new entry here.
-_REGISTRY: dict[str, Callable[[str, str], MetricsStore]] = {
-    "sqlite": _open_sqlite,
-    "jsonl": _open_jsonl,
-    "memory": _open_memory,
-}
+_REGISTRY: StoreRegistry[MetricsStore] = StoreRegistry(
+    _WHAT, {"sqlite": _open_sqlite, "jsonl": _open_jsonl, "memory": _open_memory}
+)
 
 
 def store_schemes() -> tuple[str, ...]:
     """The URL schemes ``open_store`` knows."""
-    return tuple(sorted(_REGISTRY))
+    return _REGISTRY.schemes()
 
 
 def open_store(url: str = DEFAULT_URL) -> MetricsStore:
@@ -126,11 +122,4 @@ def open_store(url: str = DEFAULT_URL) -> MetricsStore:
     Raises ConfigError for a malformed URL or an unknown scheme, StorageError when the
     file cannot be opened or is not a store of that kind.
     """
-    if not isinstance(url, str):
-        raise ConfigError(f"metrics store URL: expected a string, got {url!r}")
-    scheme, sep, rest = url.partition("://")
-    factory = _REGISTRY.get(scheme.lower()) if sep else None
-    if factory is None:
-        known = ", ".join(f"{s}://" for s in store_schemes())
-        raise ConfigError(f"metrics store URL {url!r}: unknown scheme; known schemes: {known}")
-    return factory(url, rest)
+    return _REGISTRY.open(url)

@@ -14,8 +14,7 @@ from datetime import datetime
 from pathlib import Path
 
 from headroom_core.errors import ConfigError, StorageError
-from headroom_core.metrics import MetricsStore, RequestMetrics, open_store
-from headroom_core.metrics.store import DEFAULT_URL
+from headroom_core.metrics import DEFAULT_METRICS_URL, MetricsStore, RequestMetrics, open_store
 
 from .analysis import PERIODS, ReportData, analyze
 
@@ -104,7 +103,7 @@ def generate_report(
         records = load_records(store, since)
         label = type(store).__name__
     else:
-        url = DEFAULT_URL if store_url is None else store_url
+        url = DEFAULT_METRICS_URL if store_url is None else store_url
         if not isinstance(url, str):
             raise ConfigError(f"store_url: expected a string, got {url!r}")
         _require_file(url)

@@ -12,8 +12,8 @@ an absolute one::
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
 
+from headroom_core._store_url import StoreRegistry, file_path, no_path
 from headroom_core.errors import ConfigError
 from headroom_core.toin._base import Toin
 from headroom_core.toin._memory import MemoryToin
@@ -22,31 +22,27 @@ from headroom_core.toin._sqlite import SQLiteToin
 __all__ = ["get_toin", "open_toin", "set_toin", "toin_schemes"]
 
 
+_WHAT = "TOIN"
+
+
 def _open_sqlite(url: str, rest: str, min_field_count: int) -> Toin:
-    if not rest.startswith("/") or rest == "/":
-        raise ConfigError(
-            f"TOIN URL {url!r}: expected a path after 'sqlite:///' "
-            "(three slashes: relative path, four: absolute path)"
-        )
-    return SQLiteToin(rest[1:], min_field_count=min_field_count)
+    return SQLiteToin(file_path(_WHAT, url, rest, "sqlite"), min_field_count=min_field_count)
 
 
 def _open_memory(url: str, rest: str, min_field_count: int) -> Toin:
-    if rest not in ("", "/"):
-        raise ConfigError(f"TOIN URL {url!r}: 'memory://' takes no path")
+    no_path(_WHAT, url, rest)
     return MemoryToin(min_field_count=min_field_count)
 
 
 # scheme -> factory(url, text after "scheme://", min_field_count). A new backend is one entry.
-_REGISTRY: dict[str, Callable[[str, str, int], Toin]] = {
-    "memory": _open_memory,
-    "sqlite": _open_sqlite,
-}
+_REGISTRY: StoreRegistry[Toin] = StoreRegistry(
+    _WHAT, {"memory": _open_memory, "sqlite": _open_sqlite}
+)
 
 
 def toin_schemes() -> tuple[str, ...]:
     """The URL schemes :func:`open_toin` knows."""
-    return tuple(sorted(_REGISTRY))
+    return _REGISTRY.schemes()
 
 
 def open_toin(url: str = "memory://", *, min_field_count: int = 1) -> Toin:
@@ -55,14 +51,7 @@ def open_toin(url: str = "memory://", *, min_field_count: int = 1) -> Toin:
     Raises ConfigError for a malformed URL, an unknown scheme or a bad ``min_field_count``;
     StorageError when the file cannot be opened.
     """
-    if not isinstance(url, str):
-        raise ConfigError(f"TOIN URL: expected a string, got {url!r}")
-    scheme, sep, rest = url.partition("://")
-    factory = _REGISTRY.get(scheme.lower()) if sep else None
-    if factory is None:
-        known = ", ".join(f"{s}://" for s in toin_schemes())
-        raise ConfigError(f"TOIN URL {url!r}: unknown scheme; known schemes: {known}")
-    return factory(url, rest, min_field_count)
+    return _REGISTRY.open(url, min_field_count=min_field_count)
 
 
 _default_lock = threading.Lock()

@@ -48,7 +48,7 @@ from langchain_core.messages import BaseMessage
 from langchain_core.outputs import LLMResult
 
 from headroom_core.errors import ConfigError
-from headroom_core.metrics import MetricsStore, RequestMetrics, Summary
+from headroom_core.metrics import DEFAULT_METRICS_URL, MetricsStore, RequestMetrics, Summary
 from headroom_integrations._sink import MetricsSink
 
 from ._calls import _Call, _Event, _metrics, _new_call
@@ -212,7 +212,7 @@ class _HandlerAPI:
 
     def __init__(
         self,
-        store_url: str = "sqlite:///headroom.db",
+        store_url: str = DEFAULT_METRICS_URL,
         *,
         model: str | None = None,
         mode: HandlerMode = "optimize",

@@ -67,7 +67,7 @@ from llama_index.core.instrumentation.span import BaseSpan
 from llama_index.core.instrumentation.span_handlers import BaseSpanHandler
 
 from headroom_core.errors import ConfigError
-from headroom_core.metrics import MetricsStore, RequestMetrics, Summary
+from headroom_core.metrics import DEFAULT_METRICS_URL, MetricsStore, RequestMetrics, Summary
 from headroom_integrations._sink import MetricsSink
 
 from ._calls import _Call, _is, _metrics, _model_name, _owner, _public
@@ -92,7 +92,7 @@ class HeadroomEventHandler(BaseEventHandler):
     """Records one ``RequestMetrics`` per LLM chat or completion call (source
     ``"llamaindex"``) in a metrics store."""
 
-    store_url: str = "sqlite:///headroom.db"
+    store_url: str = DEFAULT_METRICS_URL
     model: str | None = None
     mode: HandlerMode = "optimize"
 
@@ -106,7 +106,7 @@ class HeadroomEventHandler(BaseEventHandler):
 
     def __init__(
         self,
-        store_url: str = "sqlite:///headroom.db",
+        store_url: str = DEFAULT_METRICS_URL,
         model: str | None = None,
         *,
         mode: HandlerMode = "optimize",
