@@ -10,12 +10,16 @@ each record is still written with a single ``write`` on an ``O_APPEND`` descript
 but several processes appending to one file at once are not guaranteed to be safe
 there. Use the SQLite store for multi-process writers on such platforms.
 
-Reading skips nothing: a line that is not a valid record raises StorageError naming
-the file and line number. Blank lines carry no record and are ignored.
+A torn line (a write cut short by a full disk or a file-size limit) never makes the file
+unreadable: the next append starts on a fresh line, and reads skip a line that is not a
+valid record, count it (``Summary.skipped_records``) and log a warning naming the file and
+line. Blank lines carry no record and are ignored.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import logging
 import os
 import sys
 import threading
@@ -31,6 +35,8 @@ from headroom_core.metrics._base import check_query, dumps, select, summarize
 from headroom_core.metrics.records import RequestMetrics, Summary
 
 __all__ = ["JSONLMetricsStore"]
+
+logger = logging.getLogger("headroom_core")
 
 if sys.platform == "win32":  # pragma: no cover - see the module docstring
 
@@ -67,13 +73,14 @@ class JSONLMetricsStore(ClosingContext):
     Reads stream the whole file; fine for local logs, use SQLite for large histories.
     """
 
-    __slots__ = ("_fd", "_lock", "_path", "_pid")
+    __slots__ = ("_fd", "_lock", "_path", "_pid", "_reported")
 
     def __init__(self, path: str | os.PathLike[str]) -> None:
         self._path = Path(path).expanduser().absolute()
         self._lock = threading.Lock()
         self._pid = os.getpid()
         self._fd: int | None = self._open()
+        self._reported = 0  # corrupt lines already logged
 
     @property
     def path(self) -> Path:
@@ -122,8 +129,9 @@ class JSONLMetricsStore(ClosingContext):
         finally:
             _unlock(fd)
 
-    def _iter_records(self) -> Iterator[RequestMetrics]:
-        """Every record in file order, streamed. A missing file holds no records.
+    def _iter_records(self, skipped: list[str] | None = None) -> Iterator[RequestMetrics]:
+        """Every record in file order, streamed. A missing file holds no records; a line
+        that is not a record is skipped (described in ``skipped``, when given).
 
         The size is taken under a shared lock; every byte before it belongs to a complete
         append (writers hold the exclusive lock for the whole line), so the lines up to
@@ -157,13 +165,24 @@ class JSONLMetricsStore(ClosingContext):
                 remaining -= len(raw)
                 lineno += 1
                 if raw.strip():
-                    yield self._parse(raw, lineno)
+                    try:
+                        yield RequestMetrics.from_dict(orjson.loads(raw))
+                    except (orjson.JSONDecodeError, InputError, TypeError, ValueError) as exc:
+                        if skipped is not None:
+                            skipped.append(f"line {lineno}: {exc}")
+        if skipped:
+            self._report(skipped)
 
-    def _parse(self, raw: bytes, lineno: int) -> RequestMetrics:
-        try:
-            return RequestMetrics.from_dict(orjson.loads(raw))
-        except (orjson.JSONDecodeError, InputError, TypeError, ValueError) as exc:
-            raise StorageError(f"corrupt metrics file {self._path}, line {lineno}: {exc}") from exc
+    def _report(self, skipped: list[str]) -> None:
+        """Log corrupt lines once, when their count changes."""
+        if len(skipped) != self._reported:
+            self._reported = len(skipped)
+            logger.warning(
+                "metrics file %s: skipped %d line(s) that are not records (first: %s)",
+                self._path,
+                len(skipped),
+                skipped[0],
+            )
 
     def get_metrics(
         self,
@@ -174,11 +193,13 @@ class JSONLMetricsStore(ClosingContext):
     ) -> list[RequestMetrics]:
         """Records newest first (ties: the later line first)."""
         check_query(limit, since)
-        return select(self._iter_records(), limit, since, model)
+        return select(self._iter_records([]), limit, since, model)
 
     def get_summary(self, *, since: datetime | None = None) -> Summary:
         """Totals over the file, computed in one streaming pass."""
-        return summarize(self._iter_records(), since)
+        skipped: list[str] = []
+        summary = summarize(self._iter_records(skipped), since)
+        return dataclasses.replace(summary, skipped_records=len(skipped)) if skipped else summary
 
     def close(self) -> None:
         """Close the append descriptor. Idempotent."""

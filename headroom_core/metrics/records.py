@@ -261,6 +261,9 @@ class Summary:
     by_mode: dict[str, int] = field(default_factory=dict, hash=False)
     first_timestamp: datetime | None = None
     last_timestamp: datetime | None = None
+    #: Stored lines that could not be read as a record (a torn or corrupt line in a JSON
+    #: Lines file), skipped rather than failing the whole read.
+    skipped_records: int = 0
 
     @classmethod
     def empty(cls) -> Summary:

@@ -449,7 +449,9 @@ def test_sqlite_sets_wal_and_schema_version(tmp_path: Path) -> None:
     "bad_line",
     [b"{not json", b'{"request_id": "x"}', b"[1, 2]", b'"just a string"'],
 )
-def test_jsonl_corrupt_line_names_file_and_line(tmp_path: Path, bad_line: bytes) -> None:
+def test_jsonl_corrupt_line_is_skipped_counted_and_logged(
+    tmp_path: Path, bad_line: bytes, caplog: pytest.LogCaptureFixture
+) -> None:
     path = tmp_path / "m.jsonl"
     with JSONLMetricsStore(path) as s:
         s.record(rec(0))
@@ -458,23 +460,31 @@ def test_jsonl_corrupt_line_names_file_and_line(tmp_path: Path, bad_line: bytes)
         f.write(bad_line + b"\n")
     with JSONLMetricsStore(path) as s:
         s.record(rec(3))
-        with pytest.raises(StorageError, match=f"{path}, line 3"):
-            s.get_metrics()
-        with pytest.raises(StorageError, match="line 3"):
-            s.get_summary()
+        assert [m.request_id for m in s.get_metrics()] == [rec(i).request_id for i in (3, 1, 0)]
+        summary = s.get_summary()
+        assert (summary.requests, summary.skipped_records) == (3, 1)
+    assert f"{path}: skipped 1 line(s)" in caplog.text and "line 3" in caplog.text
 
 
-def test_jsonl_torn_last_line_is_reported_and_next_record_kept_whole(tmp_path: Path) -> None:
+def test_jsonl_torn_last_line_is_skipped_and_next_record_kept_whole(tmp_path: Path) -> None:
     path = tmp_path / "m.jsonl"
     good = orjson.dumps(rec(0).to_dict())
-    path.write_bytes(good + b"\n" + good[:20])  # a writer died mid-line
+    path.write_bytes(good + b"\n" + good[:20])  # a writer died mid-line (disk full)
     with JSONLMetricsStore(path) as s:
         s.record(rec(1))
-        with pytest.raises(StorageError, match="line 2"):
-            s.get_metrics()
+        assert [m.request_id for m in s.get_metrics()] == [rec(1).request_id, rec(0).request_id]
+        assert s.get_summary().skipped_records == 1
+        s.record(rec(2))  # later appends stay readable for good
+        assert s.get_summary().requests == 3
     lines = path.read_bytes().splitlines()
-    assert len(lines) == 3
+    assert len(lines) == 4
     assert RequestMetrics.from_dict(orjson.loads(lines[2])) == rec(1)
+
+
+def test_a_clean_file_reports_no_skipped_records(tmp_path: Path) -> None:
+    with JSONLMetricsStore(tmp_path / "m.jsonl") as s:
+        s.record(rec(0))
+        assert s.get_summary().skipped_records == 0
 
 
 def test_jsonl_missing_file_after_open_reads_as_empty(tmp_path: Path) -> None:
