@@ -12,6 +12,8 @@ Anthropic Messages convert to and from this model without loss (see
 from __future__ import annotations
 
 import copy
+import json
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -21,6 +23,9 @@ import orjson
 from .errors import InputError, PairingError
 
 Message = dict[str, Any]
+#: Private key on a neutral assistant message converted from Anthropic whose text blocks
+#: follow a tool_use: the blocks' order, restored by :func:`to_anthropic`.
+BLOCK_ORDER_KEY = "_anthropic_order"
 ROLES = frozenset({"system", "developer", "user", "assistant", "tool", "function"})
 
 
@@ -70,7 +75,11 @@ def tool_name_for(messages: Sequence[Mapping[str, Any]], index: int) -> str | No
 
 
 def check_messages(messages: Any) -> list[Message]:
-    """Check the outer shape (a list of dicts with a known role); return it as a list."""
+    """Check the shape of a message list and return it as a list; InputError names the
+    message index and the field that is wrong. Checked: a list of dicts with a known role;
+    ``content`` a string, a list of parts or null; ``tool_calls`` a list of calls, each
+    with a string ``id`` and a ``function`` holding a string ``name`` and ``arguments``;
+    ``tool_call_id`` and ``name`` strings."""
     if not isinstance(messages, Sequence) or isinstance(messages, (str, bytes)):
         raise InputError(f"messages must be a list of dicts, got {type(messages).__name__}")
     for i, m in enumerate(messages):
@@ -79,7 +88,40 @@ def check_messages(messages: Any) -> list[Message]:
         role = m.get("role")
         if role not in ROLES:
             raise InputError(f"messages[{i}] has unknown role {role!r}")
+        _check_fields(m, f"messages[{i}]")
     return list(messages)
+
+
+def _kind(value: Any) -> str:
+    return "null" if value is None else type(value).__name__
+
+
+def _check_fields(m: Mapping[str, Any], where: str) -> None:
+    content = m.get("content")
+    if content is not None and not isinstance(content, (str, list)):
+        raise InputError(
+            f"{where}.content must be a string, a list of parts or null, got {_kind(content)}"
+        )
+    for key in ("tool_call_id", "name"):
+        if key in m and not isinstance(m[key], str) and not (key == "name" and m[key] is None):
+            raise InputError(f"{where}.{key} must be a string, got {_kind(m[key])}")
+    calls = m.get("tool_calls")
+    if calls is None:
+        return
+    if not isinstance(calls, list):
+        raise InputError(f"{where}.tool_calls must be a list, got {_kind(calls)}")
+    for k, call in enumerate(calls):
+        at = f"{where}.tool_calls[{k}]"
+        if not isinstance(call, Mapping):
+            raise InputError(f"{at} must be a dict, got {_kind(call)}")
+        if not isinstance(call.get("id"), str):
+            raise InputError(f"{at}.id must be a string, got {_kind(call.get('id'))}")
+        fn = call.get("function")
+        if not isinstance(fn, Mapping):
+            raise InputError(f"{at}.function must be a dict, got {_kind(fn)}")
+        for key in ("name", "arguments"):
+            if not isinstance(fn.get(key), str):
+                raise InputError(f"{at}.function.{key} must be a string, got {_kind(fn.get(key))}")
 
 
 def find_tool_units(messages: Sequence[Mapping[str, Any]]) -> list[ToolUnit]:
@@ -157,7 +199,38 @@ _TOOL_USE_KEYS = ("type", "id", "name", "input")
 
 
 def _dumps_args(value: Any) -> str:
+    """A tool_use ``input`` as OpenAI-style arguments. Non-finite floats (NaN, Infinity),
+    which JSON cannot carry and orjson would turn into null, are written the way the SDKs'
+    encoder (Python's json) sends them, so the round trip is exact."""
+    if _has_non_finite(value):
+        return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
     return orjson.dumps(value).decode()
+
+
+def _loads_args(text: str) -> Any:
+    try:
+        return orjson.loads(text)
+    except orjson.JSONDecodeError:
+        return json.loads(text)  # NaN / Infinity, as _dumps_args wrote them
+
+
+def _has_non_finite(value: Any) -> bool:
+    stack = [value]
+    while stack:
+        v = stack.pop()
+        if isinstance(v, float) and not math.isfinite(v):
+            return True
+        if isinstance(v, dict):
+            stack.extend(v.values())
+        elif isinstance(v, list):
+            stack.extend(v)
+    return False
+
+
+def _field(block: Mapping[str, Any], key: str, where: str) -> Any:
+    if key not in block:
+        raise InputError(f"{where}: a {block.get('type')} block needs {key!r}")
+    return block[key]
 
 
 def from_anthropic(body: Mapping[str, Any]) -> tuple[list[Message], dict[str, Any]]:
@@ -176,11 +249,11 @@ def from_anthropic(body: Mapping[str, Any]) -> tuple[list[Message], dict[str, An
     for i, msg in enumerate(body["messages"]):
         if not isinstance(msg, Mapping) or msg.get("role") not in ("user", "assistant"):
             raise InputError(f"messages[{i}] must be a user or assistant message")
-        out.extend(_message_from_anthropic(msg))
+        out.extend(_message_from_anthropic(msg, f"messages[{i}]"))
     return out, rest
 
 
-def _message_from_anthropic(msg: Mapping[str, Any]) -> list[Message]:
+def _message_from_anthropic(msg: Mapping[str, Any], where: str) -> list[Message]:
     role, content = msg["role"], copy.deepcopy(msg.get("content"))
     extra = {k: copy.deepcopy(v) for k, v in msg.items() if k not in ("role", "content")}
     if not isinstance(content, list):
@@ -188,28 +261,37 @@ def _message_from_anthropic(msg: Mapping[str, Any]) -> list[Message]:
     if role == "assistant":
         calls = []
         parts = []
-        for block in content:
+        order = []  # "p" for a content part, "t" for a tool call: the blocks' own order
+        for b, block in enumerate(content):
             if isinstance(block, dict) and block.get("type") == "tool_use":
+                at = f"{where}.content[{b}]"
                 call = {
-                    "id": block["id"],
+                    "id": _field(block, "id", at),
                     "type": "function",
-                    "function": {"name": block["name"], "arguments": _dumps_args(block["input"])},
+                    "function": {
+                        "name": _field(block, "name", at),
+                        "arguments": _dumps_args(_field(block, "input", at)),
+                    },
                 }
                 call.update({k: v for k, v in block.items() if k not in _TOOL_USE_KEYS})
                 calls.append(call)
+                order.append("t")
             else:
                 parts.append(block)
+                order.append("p")
         out: Message = {"role": "assistant", "content": parts, **extra}
         if calls:
             out["tool_calls"] = calls
+            if "".join(order) != "p" * len(parts) + "t" * len(calls):
+                out[BLOCK_ORDER_KEY] = "".join(order)  # text after a tool_use: keep its place
         return [out]
     results: list[Message] = []
     parts = []
-    for block in content:
+    for b, block in enumerate(content):
         if isinstance(block, dict) and block.get("type") == "tool_result":
             tool_msg: Message = {
                 "role": "tool",
-                "tool_call_id": block["tool_use_id"],
+                "tool_call_id": _field(block, "tool_use_id", f"{where}.content[{b}]"),
                 "content": block.get("content", ""),
             }
             tool_msg.update({k: v for k, v in block.items() if k not in _TOOL_RESULT_KEYS})
@@ -259,9 +341,9 @@ def to_anthropic(
             out.append({"role": "user", "content": pending})
             pending = []
         if role == "assistant" and "tool_calls" in m:
-            calls = m.pop("tool_calls")
-            content = _blocks(m.pop("content"))
-            content.extend(_tool_use_block(c) for c in calls)
+            calls = [_tool_use_block(c) for c in m.pop("tool_calls")]
+            parts = _blocks(m.pop("content"))
+            content = _in_order(parts, calls, m.pop(BLOCK_ORDER_KEY, None))
             out.append({"role": "assistant", "content": content, **m})
         elif role in ("user", "assistant"):
             out.append({"role": role, "content": m.pop("content", None), **m})
@@ -282,6 +364,20 @@ def _blocks(content: Any) -> list[Any]:
     return list(content)
 
 
+def _in_order(parts: list[Any], calls: list[Any], order: Any) -> list[Any]:
+    """Content parts and tool_use blocks in the order ``from_anthropic`` recorded (text
+    after a tool_use stays after it); parts first, then calls, without a usable record."""
+    if (
+        not isinstance(order, str)
+        or order.count("p") != len(parts)
+        or order.count("t") != len(calls)
+        or len(order) != len(parts) + len(calls)
+    ):
+        return parts + calls
+    it_parts, it_calls = iter(parts), iter(calls)
+    return [next(it_parts) if kind == "p" else next(it_calls) for kind in order]
+
+
 def _tool_result_block(m: dict[str, Any]) -> dict[str, Any]:
     block: dict[str, Any] = {"type": "tool_result", "tool_use_id": m.pop("tool_call_id")}
     content = m.pop("content", "")
@@ -295,12 +391,13 @@ def _tool_use_block(call: dict[str, Any]) -> dict[str, Any]:
     fn = call.pop("function")
     call.pop("type", None)
     block = {"type": "tool_use", "id": call.pop("id"), "name": fn["name"]}
-    block["input"] = orjson.loads(fn["arguments"])
+    block["input"] = _loads_args(fn["arguments"])
     block.update(call)
     return block
 
 
 __all__ = [
+    "BLOCK_ORDER_KEY",
     "ROLES",
     "Message",
     "ToolUnit",

@@ -173,3 +173,123 @@ def test_anthropic_bad_body() -> None:
         from_anthropic({"model": "claude"})
     with pytest.raises(InputError, match=r"messages\[0\] must be a user or assistant"):
         from_anthropic({"messages": [{"role": "system", "content": "x"}]})
+
+
+# --- malformed messages: InputError naming the index and the field (issue 19) ------------
+
+_CALL = {"id": "c1", "type": "function", "function": {"name": "t", "arguments": "{}"}}
+
+
+@pytest.mark.parametrize(
+    "message, where",
+    [
+        ({"role": "user", "content": 42}, r"messages\[1\]\.content must be .* got int"),
+        ({"role": "user", "content": 1.5}, r"messages\[1\]\.content .* got float"),
+        ({"role": "user", "content": True}, r"messages\[1\]\.content .* got bool"),
+        ({"role": "assistant", "tool_calls": "c1"}, r"messages\[1\]\.tool_calls must be a list"),
+        ({"role": "assistant", "tool_calls": {"id": "c1"}}, r"tool_calls must be a list, got dict"),
+        ({"role": "assistant", "tool_calls": 3}, r"tool_calls must be a list, got int"),
+        ({"role": "assistant", "tool_calls": [3]}, r"tool_calls\[0\] must be a dict"),
+        (
+            {"role": "assistant", "tool_calls": [{**_CALL, "function": "t"}]},
+            r"messages\[1\]\.tool_calls\[0\]\.function must be a dict, got str",
+        ),
+        (
+            {"role": "assistant", "tool_calls": [{**_CALL, "id": 7}]},
+            r"tool_calls\[0\]\.id must be a string, got int",
+        ),
+        (
+            {"role": "assistant", "tool_calls": [{**_CALL, "function": {"name": "t"}}]},
+            r"tool_calls\[0\]\.function\.arguments must be a string, got null",
+        ),
+        (
+            {"role": "tool", "tool_call_id": ["c1"], "content": "x"},
+            r"tool_call_id must be a string",
+        ),
+    ],
+)
+def test_malformed_messages_are_an_input_error_naming_index_and_field(
+    message: dict, where: str
+) -> None:
+    from headroom_core import compress
+
+    messages = [{"role": "system", "content": "s"}, message]
+    with pytest.raises(InputError, match=where):
+        check_messages(messages)
+    with pytest.raises(InputError, match=where):
+        compress(messages)
+
+
+@pytest.mark.parametrize(
+    "block, field",
+    [
+        ({"type": "tool_use", "name": "t", "input": {}}, "'id'"),
+        ({"type": "tool_use", "id": "u1", "input": {}}, "'name'"),
+        ({"type": "tool_use", "id": "u1", "name": "t"}, "'input'"),
+    ],
+)
+def test_anthropic_block_missing_a_field_is_an_input_error(block: dict, field: str) -> None:
+    body = {
+        "messages": [{"role": "user", "content": "hi"}, {"role": "assistant", "content": [block]}]
+    }
+    with pytest.raises(
+        InputError, match=rf"messages\[1\]\.content\[0\]: a tool_use block needs {field}"
+    ):
+        from_anthropic(body)
+    result = {"messages": [{"role": "user", "content": [{"type": "tool_result", "content": "x"}]}]}
+    with pytest.raises(InputError, match=r"messages\[0\]\.content\[0\]: .* needs 'tool_use_id'"):
+        from_anthropic(result)
+
+
+def test_anthropic_round_trip_keeps_text_after_a_tool_use_in_place() -> None:
+    body = {
+        "model": "claude-haiku-4-5",
+        "messages": [
+            {"role": "user", "content": "go"},
+            {
+                "role": "assistant",
+                "content": [
+                    {"type": "text", "text": "first"},
+                    {"type": "tool_use", "id": "u1", "name": "t", "input": {"a": 1}},
+                    {"type": "text", "text": "after the call"},
+                    {"type": "tool_use", "id": "u2", "name": "t", "input": {}},
+                ],
+            },
+            {
+                "role": "user",
+                "content": [
+                    {"type": "tool_result", "tool_use_id": "u1", "content": "r1"},
+                    {"type": "tool_result", "tool_use_id": "u2", "content": "r2"},
+                ],
+            },
+        ],
+    }
+    messages, rest = from_anthropic(body)
+    assert to_anthropic(messages, rest) == body
+
+
+def test_anthropic_round_trip_keeps_nan_as_the_sdk_sends_it() -> None:
+    body = {
+        "messages": [
+            {"role": "user", "content": "go"},
+            {
+                "role": "assistant",
+                "content": [
+                    {
+                        "type": "tool_use",
+                        "id": "u1",
+                        "name": "t",
+                        "input": {"x": float("inf"), "n": [1.5]},
+                    }
+                ],
+            },
+            {
+                "role": "user",
+                "content": [{"type": "tool_result", "tool_use_id": "u1", "content": "r"}],
+            },
+        ]
+    }
+    messages, rest = from_anthropic(body)
+    assert messages[1]["tool_calls"][0]["function"]["arguments"] == '{"x":Infinity,"n":[1.5]}'
+    back = to_anthropic(messages, rest)
+    assert back["messages"][1]["content"][0]["input"] == {"x": float("inf"), "n": [1.5]}
