@@ -17,12 +17,14 @@ content that is neither a string nor a list of parts passes through unchanged):
    finds on a line (dates, times, UUIDs, request/session ids), a span with a time also
    covering the time-zone word right after it (``15:00:00 EST``, ``10:00 UTC+2``). Lines
    inside fenced code blocks (``` or ~~~) are never read: an example stays whole.
-3. Sentences. A line is cut into sentences at spaces that follow ``.``, ``!`` or ``?`` and
-   come before a capital letter, never inside a value. Each sentence holding a value is
+3. Sentences. A line is cut into sentences by :func:`headroom_core.text.sentence_spans`
+   (the package's one splitter), never inside a value. Each sentence holding a value is
    removed from the stable part, whole; a line left with nothing is removed with its
    newline; the other sentences of the line keep their bytes.
-4. Whitespace (when ``normalize_whitespace``). In the stable part, spaces and tabs at line
-   ends are removed and runs of three or more newlines become two.
+4. Whitespace (when ``normalize_whitespace``). In the stable part, outside fenced code
+   blocks: spaces and tabs at line ends are removed, except a markdown hard line break
+   (two or more spaces after text), and a run of blank lines becomes one blank line.
+   Inside a fence nothing changes.
 5. Tail. The removed sentences, stripped, in text order, become the lines of ONE dynamic
    block at the end of the message, before the lines of any block set aside in step 1.
    String content: ``stable.rstrip() + separator + "\\n".join(lines)``. List content: one
@@ -67,8 +69,8 @@ _FENCE = re.compile(r"[ ]{0,3}(?:```|~~~)")
 _TIME_ZONE = re.compile(
     r"(?:[ ]?(?:UTC|GMT|[A-Z]{2,4}T)\b)?(?:[+-]\d{1,2}(?::?\d{2})?\b)?"
 )  # EST, CEST, UTC+2, +05:30 ... right after a time
-_TRAILING_SPACE = re.compile(r"[ \t]+$", re.MULTILINE)
-_BLANK_RUN = re.compile(r"\n{3,}")
+_TRAILING_SPACE = re.compile(r"[ \t]+$")
+_HARD_BREAK = re.compile(r"\S {2,}$")  # markdown: two or more spaces end a line with a break
 
 
 @dataclass(frozen=True, slots=True)
@@ -243,8 +245,30 @@ def _extract(text: str, config: CacheAlignerConfig) -> tuple[str, list[str], lis
                 kept.append(rest)
         text = "\n".join(kept)
     if config.normalize_whitespace:
-        text = _BLANK_RUN.sub("\n\n", _TRAILING_SPACE.sub("", text))
+        text = _normalize_whitespace(text)
     return text, sentences, values
+
+
+def _normalize_whitespace(text: str) -> str:
+    """Rule 4: outside fenced code blocks, trailing spaces and tabs go (a markdown hard
+    line break, two or more spaces after text, stays as it is) and runs of blank lines
+    become one. Lines inside a fence keep every byte."""
+    out: list[str] = []
+    in_code = blank = False
+    for line in text.split("\n"):
+        fence = bool(_FENCE.match(line))
+        if in_code or fence:
+            out.append(line)
+            blank = False
+        else:
+            if not _HARD_BREAK.search(line):
+                line = _TRAILING_SPACE.sub("", line)
+            if line or not blank:
+                out.append(line)
+            blank = not line
+        if fence:
+            in_code = not in_code
+    return "\n".join(out)
 
 
 def _value_spans(line: str) -> list[tuple[int, int]]:

@@ -48,7 +48,7 @@ VALUES_B = {
 EXPECTED_A = (
     "You are Atlas, the support assistant of Northwind Travel.\n"
     "\n"
-    "Follow the booking policy below.\n"
+    "Follow the booking policy below.   \n"  # a markdown hard line break stays
     "Be concise. Never share internal notes.\n"
     "\n"
     "Refunds go to the original payment method." + SEP + "Current date: 2026-11-22\n"
@@ -234,11 +234,21 @@ def test_list_content_gets_one_final_block_part() -> None:
 
 
 def test_whitespace_only_is_normalised_without_a_block() -> None:
-    result = CacheAligner().align(request("Rules:  \n\n\n\n- be kind\t\n"))
+    result = CacheAligner().align(request("Rules: \n\n\n\n- be kind\t\n"))
     assert result.messages[0]["content"] == "Rules:\n\n- be kind\n"
     assert result.changed and result.moved == ()
     off = CacheAligner(CacheAlignerConfig(normalize_whitespace=False))
-    assert not off.align(request("Rules:  \n\n\n\n- be kind\t\n")).changed
+    assert not off.align(request("Rules: \n\n\n\n- be kind\t\n")).changed
+
+
+def test_whitespace_normalisation_spares_code_fences_and_hard_breaks() -> None:
+    fenced = "Run this:\n```\nif x:   \n\n\n\n    y()\t\n```\nDone."
+    assert not CacheAligner().align(request(fenced)).changed
+    hard_break = "Line one  \nLine two\nLast line"
+    assert not CacheAligner().align(request(hard_break)).changed
+    mixed = "Intro \n\n\n~~~\nkeep \n~~~\nend\t"
+    out = CacheAligner().align(request(mixed)).messages[0]["content"]
+    assert out == "Intro\n\n~~~\nkeep \n~~~\nend"
 
 
 def test_extract_dates_off_keeps_values_in_place() -> None:
@@ -298,7 +308,7 @@ def test_apply_records_values_moved_and_uses_ctx_config() -> None:
     disabled = ctx(enabled=False)
     assert CacheAligner().apply(messages, disabled) is messages and disabled.applied == []
     whitespace = ctx()
-    CacheAligner().apply(request("a  \nb"), whitespace)
+    CacheAligner().apply(request("a \nb"), whitespace)
     assert whitespace.applied == ["cache_aligner:0"]
 
 
