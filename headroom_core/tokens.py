@@ -15,6 +15,14 @@ Claude and unknown models: Anthropic's tokenizer is not public, so we count
 ``cl100k_base`` tokens and scale by 1.15, rounded up. It errs high on purpose
 (a budget computed with it is safe) and is never 0 for non-empty text. Use
 ``AnthropicProvider(client=...)`` for the server's exact count.
+
+Large texts are counted in pieces, so time and memory stay linear: a text over
+``CHUNK_CHARS`` characters is cut where tiktoken's pre-tokenizer cuts too (after a run of
+line breaks, else before a space between two words), so the count stays exact; a run with
+no such place is cut every ``RUN_CHARS`` characters (BPE on one enormous word is
+superlinear), which can shift the count by a token or so per cut. Counts of texts of 256
+characters and more are memoised by length and hash (nothing is held alive), so the
+pipeline counting the same 50 MB tool output before and after each transform costs one pass.
 """
 
 from __future__ import annotations
@@ -51,7 +59,42 @@ _ENCODING_BY_PREFIX: tuple[tuple[str, str], ...] = (
 )
 
 _CACHE_MIN_CHARS = 256  # short strings are cheaper to re-encode than to hash-and-store
-_CACHE_MAX_CHARS = 32_000_000  # memo holds strings alive: bound it by their total size
+_CACHE_MAX_ENTRIES = 8192
+#: Texts longer than this are counted in pieces of about this size (see the module doc).
+CHUNK_CHARS = 100_000
+#: A run with no line break or space is cut every this many characters.
+RUN_CHARS = 8_192
+
+
+def _boundary(text: str, low: int, end: int) -> int:
+    """The last place in ``text[low:end]`` where tiktoken's pre-tokenizer cuts too: after
+    the last line break of a run of them, else before a space that follows a non-space and
+    precedes one (``word| word``); -1 when there is none."""
+    cut = text.rfind("\n", low, end)
+    while cut != -1:
+        if text[cut + 1 : cut + 2] not in ("\n", "\r", ""):
+            return cut + 1
+        cut = text.rfind("\n", low, cut)
+    cut = text.rfind(" ", low, end)
+    while cut > low:
+        if not text[cut - 1].isspace() and not text[cut + 1 : cut + 2].isspace():
+            return cut
+        cut = text.rfind(" ", low, cut)
+    return -1
+
+
+def _pieces(text: str) -> Iterable[str]:
+    """``text`` cut for counting at pre-tokenizer boundaries (:func:`_boundary`), or every
+    ``RUN_CHARS`` inside a run that has none."""
+    n, pos = len(text), 0
+    while n - pos > CHUNK_CHARS:
+        end = pos + CHUNK_CHARS
+        piece_end = _boundary(text, pos + 1, end)
+        if piece_end <= pos:  # no boundary near the end: a long run, cut it short
+            piece_end = pos + RUN_CHARS
+        yield text[pos:piece_end]
+        pos = piece_end
+    yield text[pos:]
 
 
 def encoding_for_model(model: str) -> str | None:
@@ -67,8 +110,9 @@ def encoding_for_model(model: str) -> str | None:
 class Tokenizer:
     """Counts tokens for one model. Exact for OpenAI models; see module doc otherwise.
 
-    Counts of long strings are memoised (bounded LRU), so counting the same
-    1 MB tool output before and after a transform costs one tiktoken pass.
+    Counts of long strings are memoised (bounded LRU keyed by length and hash), so
+    counting the same 1 MB tool output before and after a transform costs one tiktoken
+    pass; large texts are counted in pieces (module doc).
     """
 
     def __init__(self, model: str = "gpt-4o") -> None:
@@ -76,8 +120,7 @@ class Tokenizer:
         exact = encoding_for_model(model)
         self.is_exact = exact is not None
         self.encoding_name = exact or "cl100k_base"
-        self._cache: OrderedDict[str, int] = OrderedDict()
-        self._cached_chars = 0
+        self._cache: OrderedDict[tuple[int, int], int] = OrderedDict()
         self._lock = threading.Lock()
 
     def __repr__(self) -> str:
@@ -93,19 +136,20 @@ class Tokenizer:
             return 0
         if len(text) < _CACHE_MIN_CHARS:
             return self._scale(len(self.encode(text)))
+        key = (len(text), hash(text))
         with self._lock:
-            cached = self._cache.get(text)
+            cached = self._cache.get(key)
             if cached is not None:
-                self._cache.move_to_end(text)
+                self._cache.move_to_end(key)
                 return cached
-        n = self._scale(len(self.encode(text)))
+        if len(text) <= CHUNK_CHARS:
+            n = self._scale(len(self.encode(text)))
+        else:
+            n = self._scale(sum(len(self.encode(piece)) for piece in _pieces(text)))
         with self._lock:
-            if text not in self._cache:
-                self._cache[text] = n
-                self._cached_chars += len(text)
-            while self._cached_chars > _CACHE_MAX_CHARS and len(self._cache) > 1:
-                old, _ = self._cache.popitem(last=False)
-                self._cached_chars -= len(old)
+            self._cache[key] = n
+            while len(self._cache) > _CACHE_MAX_ENTRIES:
+                self._cache.popitem(last=False)
         return n
 
     def _scale(self, n: int) -> int:

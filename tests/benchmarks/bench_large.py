@@ -1,88 +1,126 @@
-"""Cost of compressing one large JSON tool output, in tiktoken encode passes and time.
+"""Time and peak memory of ``compress()`` on one very large tool output, by size and kind.
 
-    python tests/benchmarks/bench_large.py [--mb 1.0]
+    .venv/bin/python tests/benchmarks/bench_large.py [--sizes 5,10,20,50] [--kinds ...]
 
-Takes the first records of tau-bench's retail orders table (SYNTHETIC, generated mock data,
-../shared/data/db_tau_bench) until the pretty-printed JSON reaches the given size, sends it
-as one tool result through ``headroom_core.compress`` and reports: characters handed to
-tiktoken divided by the tool output's size (1.0 = one pass), wall time, tokens before/after.
+Each case runs in a fresh interpreter (so its peak RSS is its own): one agent request whose
+last tool result is, at 5 / 10 / 20 / 50 MB,
+
+- ``json-string``: a JSON object holding one huge string (words, no line breaks);
+- ``records``: a pretty-printed JSON array of records (id, name, status, amount, tags);
+- ``log``: application log lines, one ERROR every 997 lines;
+- ``prose``: sentences of words, no line breaks.
+
+The inputs are generated (seeded, deterministic): the point is size and shape, not content.
+Printed per case: wall time of ``compress()`` alone (input built before the timer; the
+first call builds the tokenizer, about 0.5 s of it), seconds per MB, peak RSS of the
+process, tokens before and after, and the transforms that ran. Linear means seconds per MB
+stays flat as the size grows.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
+import subprocess
 import sys
-import time
 from pathlib import Path
 
-DATA = (
-    Path(__file__).resolve().parents[3] / "shared" / "data" / "db_tau_bench" / "retail__orders.json"
-)
+REPO = Path(__file__).resolve().parents[2]
+
+WORKER = r"""
+import json, random, resource, sys, time
+from headroom_core import compress
+
+mb, kind = float(sys.argv[1]), sys.argv[2]
+target = int(mb * 1_000_000)
+rnd = random.Random(0)
+words = "alpha beta gamma delta epsilon zeta eta theta iota kappa lambda mu".split()
 
 
-def build(mb: float) -> str:
-    orders = json.loads(DATA.read_text("utf-8"))
-    items = list(orders.values()) if isinstance(orders, dict) else list(orders)
-    chosen: list[object] = []
-    size = 0
-    for item in items:
-        chosen.append(item)
-        size += len(json.dumps(item, indent=2))
-        if size >= mb * 1_000_000:
-            break
-    return json.dumps(chosen, indent=2)
+def build():
+    if kind == "json-string":
+        n = target // 6
+        return json.dumps({"id": "doc-1", "body": " ".join(rnd.choice(words) for _ in range(n))})
+    if kind == "records":
+        rows, size, i = [], 0, 0
+        while size < target:
+            row = {"id": i, "name": f"user {i}", "status": rnd.choice(["ok", "late", "pending"]),
+                   "amount": round(rnd.random() * 100, 2), "tags": rnd.sample(words, 3)}
+            rows.append(row)
+            size += len(json.dumps(row, indent=2)) + 4
+            i += 1
+        return json.dumps(rows, indent=2)
+    if kind == "log":
+        lines, size, i = [], 0, 0
+        while size < target:
+            if i % 997:
+                line = (f"2026-11-05 10:{i % 60:02d}:{i * 7 % 60:02d} INFO worker-{i % 17} "
+                        f"processed request {i} in {rnd.randint(1, 900)} ms")
+            else:
+                line = f"2026-11-05 10:00:00 ERROR worker-3 request {i} failed: upstream timeout"
+            lines.append(line)
+            size += len(line) + 1
+            i += 1
+        return "\n".join(lines)
+    sentences = target // 80
+    return ". ".join(" ".join(rnd.choice(words) for _ in range(12)).capitalize()
+                     for _ in range(sentences)) + "."
+
+
+text = build()
+messages = [
+    {"role": "user", "content": "Summarise what this tool returned."},
+    {"role": "assistant", "content": None, "tool_calls": [
+        {"id": "c1", "type": "function", "function": {"name": "fetch", "arguments": "{}"}}]},
+    {"role": "tool", "tool_call_id": "c1", "content": text},
+]
+start = time.perf_counter()
+try:
+    result = compress(messages, model="gpt-4o")
+    outcome = [result.tokens_before, result.tokens_after, list(result.transforms_applied)]
+except Exception as exc:
+    outcome = [None, None, [f"{type(exc).__name__}: {str(exc)[:120]}"]]
+seconds = time.perf_counter() - start
+rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+print(json.dumps({"mb": len(text) / 1e6, "seconds": seconds, "rss_mb": rss_mb,
+                  "outcome": outcome}))
+"""
+
+
+def run(mb: float, kind: str) -> dict[str, object]:
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    out = subprocess.run(
+        [sys.executable, "-c", WORKER, str(mb), kind],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=1800,
+        check=True,
+    )
+    row: dict[str, object] = json.loads(out.stdout.strip().splitlines()[-1])
+    return row
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--mb", type=float, default=1.0)
+    parser.add_argument("--sizes", default="5,10,20,50", help="MB, comma-separated")
+    parser.add_argument("--kinds", default="json-string,records,log,prose")
     args = parser.parse_args()
-    if not DATA.exists():
-        print(f"data not found: {DATA} (clone with ../shared beside the repo)")
-        return
-    from headroom_core import compress
-    from headroom_core.tokens import Tokenizer
-
-    text = build(args.mb)
-    messages = [
-        {"role": "user", "content": "Which orders are still pending for user mei_kovacs_8020?"},
-        {
-            "role": "assistant",
-            "content": None,
-            "tool_calls": [
-                {
-                    "id": "c1",
-                    "type": "function",
-                    "function": {"name": "list_orders", "arguments": "{}"},
-                }
-            ],
-        },
-        {"role": "tool", "tool_call_id": "c1", "content": text},
-    ]
-    compress([{"role": "user", "content": "warm up the tokenizer"}])
-    encoded: list[int] = []
-    original = Tokenizer.encode
-
-    def spy(self: Tokenizer, s: str) -> list[int]:
-        encoded.append(len(s))
-        return original(self, s)
-
-    Tokenizer.encode = spy  # type: ignore[method-assign]
-    start = time.perf_counter()
-    result = compress(messages)
-    ms = (time.perf_counter() - start) * 1000
-    Tokenizer.encode = original  # type: ignore[method-assign]
-    ratio = sum(encoded) / len(text)
-    print(
-        "| tool output | encode passes (chars encoded / size) | ms | tokens before | tokens after | transforms |"
-    )
-    print("| --- | ---: | ---: | ---: | ---: | --- |")
-    print(
-        f"| {len(text) / 1e6:.2f} MB JSON, SYNTHETIC tau-bench orders | {ratio:.2f} | {ms:.0f} | "
-        f"{result.tokens_before:,} | {result.tokens_after:,} | {', '.join(result.transforms_applied)} |"
-    )
-    sys.stdout.flush()
+    print("| kind | MB | seconds | s / MB | peak RSS MB | tokens before -> after | transforms |")
+    print("|---|---:|---:|---:|---:|---|---|")
+    for kind in args.kinds.split(","):
+        for mb in (float(x) for x in args.sizes.split(",")):
+            row = run(mb, kind)
+            before, after, transforms = row["outcome"]  # type: ignore[misc]
+            size = float(row["mb"])  # type: ignore[arg-type]
+            secs = float(row["seconds"])  # type: ignore[arg-type]
+            tokens = f"{before:,} -> {after:,}" if before is not None else "-"
+            print(
+                f"| {kind} | {size:.1f} | {secs:.1f} | {secs / size:.2f} | "
+                f"{float(row['rss_mb']):.0f} | {tokens} | {', '.join(transforms)} |",  # type: ignore[arg-type]
+                flush=True,
+            )
 
 
 if __name__ == "__main__":
