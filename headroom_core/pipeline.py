@@ -215,7 +215,7 @@ def compress(
             max_tokens=window - prefix_tokens,
             prefix=prefix,
         )
-        _check_fits(result, config, window - prefix_tokens)
+        _check_fits(result, config, window - prefix_tokens, explicit=max_tokens is not None)
     except BudgetError as exc:
         if not prefix:
             raise
@@ -305,10 +305,21 @@ def simulate(
     )
 
 
-def _check_fits(result: TransformResult, config: HeadroomConfig, window: int) -> None:
-    """With a fitter enabled, an oversize result is an error, never sent silently."""
+def _check_fits(
+    result: TransformResult, config: HeadroomConfig, window: int, *, explicit: bool = False
+) -> None:
+    """An oversize result is an error, never sent silently: with a fitter, over the window
+    minus its output buffer; without one, over a window the caller set (``max_tokens``)."""
     fitter = fitter_config(config)
     if fitter is None:
+        if explicit and result.tokens_after > window:
+            raise BudgetError(
+                f"request is {result.tokens_after} tokens after compression, over "
+                f"max_tokens={window}, and no fitter may cut it (HeadroomConfig.fitter is "
+                "'none'); choose 'rolling_window' or 'intelligent_context', or raise max_tokens",
+                protected_tokens=result.tokens_after,
+                budget_tokens=window,
+            )
         return
     budget = window - fitter.output_buffer_tokens
     if result.tokens_after > budget:

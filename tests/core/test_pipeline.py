@@ -264,3 +264,18 @@ def test_fitter_is_one_choice(kwargs: dict, fitter: str) -> None:
 def test_fitter_rejects_unknown_names() -> None:
     with pytest.raises(ConfigError, match="HeadroomConfig.fitter"):
         HeadroomConfig(fitter="trim")  # type: ignore[arg-type]
+
+
+def test_max_tokens_is_honoured_without_a_fitter() -> None:
+    """A budget is a budget: with fitter='none' an explicit max_tokens the request cannot meet
+    is a BudgetError saying why, never a silently oversize request (issue 19)."""
+    msgs = request(json.dumps(ROWS, indent=2))
+    none = HeadroomConfig(fitter="none")
+    fits = compress(msgs, config=none, max_tokens=10_000)
+    assert fits.tokens_after <= 10_000
+    with pytest.raises(BudgetError, match="fitter is 'none'") as info:
+        compress(msgs, config=none, max_tokens=20)
+    assert info.value.budget_tokens == 20 and info.value.protected_tokens > 20
+    flags = HeadroomConfig(rolling_window={"enabled": False})  # the reference's way to say none
+    with pytest.raises(BudgetError, match="max_tokens=20"):
+        compress(msgs, config=flags, max_tokens=20)
