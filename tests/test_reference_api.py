@@ -676,10 +676,21 @@ def test_api_reference_message_scorer() -> None:
     assert learned[2].total_score > scores[2].total_score
     assert learned[1].toin_score == 0.0  # not a tool unit
 
-    from headroom_core import InputError
+    from headroom_core import ConfigError, InputError
 
     with pytest.raises(InputError, match=r"tool_unit_indices: messages \[1\]"):
         scorer.score_messages(messages, tool_unit_indices={1})
+
+    class Axes:
+        """Embeds a text as [mentions node-7, mentions anything else]: node-7 texts align."""
+
+        def embed(self, texts: Any) -> list[list[float]]:
+            return [[1.0, 0.0] if "node-7" in t else [0.0, 1.0] for t in texts]
+
+    semantic = MessageScorer(embedding_provider=Axes()).score_messages(messages)
+    assert [s.semantic_score for s in semantic] == [0.0, 0.0, 1.0, 1.0, 1.0, 1.0]
+    with pytest.raises(ConfigError, match="embedding_provider is another name for embedder"):
+        MessageScorer(embedder=Axes(), embedding_provider=Axes())
 
 
 def _fields(score: Any) -> dict[str, Any]:
