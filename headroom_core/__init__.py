@@ -38,9 +38,19 @@ if TYPE_CHECKING:
         simulate,
     )
     from .providers import AnthropicProvider, OpenAIProvider
+    from .relevance import (
+        BM25Scorer,
+        EmbeddingScorer,
+        HybridScorer,
+        create_scorer,
+        embedding_available,
+    )
     from .report import generate_report
     from .tokens import Tokenizer, count_tokens_messages, count_tokens_text
     from .transforms._base import Transform, TransformResult
+    from .transforms.cache_aligner import CacheAligner
+    from .transforms.rolling_window import RollingWindow
+    from .transforms.smart_crusher import SmartCrusher
     from .waste import WasteSignals, detect_waste
 
 # Public name -> submodule. Loaded on first use, so `import headroom_core` stays cheap
@@ -78,6 +88,19 @@ _EXPORTS: dict[str, str] = {
         "pipeline",
     ),
     **dict.fromkeys(["Transform", "TransformResult"], "transforms._base"),
+    "CacheAligner": "transforms.cache_aligner",
+    "RollingWindow": "transforms.rolling_window",
+    "SmartCrusher": "transforms.smart_crusher",
+    **dict.fromkeys(
+        [
+            "BM25Scorer",
+            "EmbeddingScorer",
+            "HybridScorer",
+            "create_scorer",
+            "embedding_available",
+        ],
+        "relevance",
+    ),
     **dict.fromkeys(["AnthropicProvider", "OpenAIProvider"], "providers"),
     "generate_report": "report",
     **dict.fromkeys(["Tokenizer", "count_tokens_messages", "count_tokens_text"], "tokens"),
@@ -102,20 +125,26 @@ __version__ = "0.1.0"
 
 __all__ = [
     "AnthropicProvider",
+    "BM25Scorer",
     "BudgetError",
+    "CacheAligner",
     "CacheAlignerConfig",
     "CompressResult",
     "ConfigError",
+    "EmbeddingScorer",
     "HeadroomConfig",
     "HeadroomError",
+    "HybridScorer",
     "InputError",
     "IntelligentContextConfig",
     "OpenAIProvider",
     "PairingError",
     "RelevanceScorerConfig",
+    "RollingWindow",
     "RollingWindowConfig",
     "ScoringWeights",
     "SimulationResult",
+    "SmartCrusher",
     "SmartCrusherConfig",
     "StorageError",
     "Tokenizer",
@@ -128,7 +157,9 @@ __all__ = [
     "compress",
     "count_tokens_messages",
     "count_tokens_text",
+    "create_scorer",
     "detect_waste",
+    "embedding_available",
     "find_tool_units",
     "from_anthropic",
     "generate_report",

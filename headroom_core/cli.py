@@ -232,6 +232,7 @@ def report_cmd(
             output,
             since=None if since is None else since.replace(tzinfo=timezone.utc),
             top=top,
+            missing_ok=False,
         )
     except (HeadroomError, ImportError) as exc:
         raise BadInput(str(exc)) from None

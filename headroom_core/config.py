@@ -8,7 +8,7 @@ whose message names the field. Names and defaults follow the seeds' API
 
 from __future__ import annotations
 
-from typing import Any, Literal, get_args
+from typing import Any, ClassVar, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
@@ -25,6 +25,23 @@ FITTERS: tuple[Fitter, ...] = get_args(Fitter)
 
 class _Config(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid", validate_default=True, defer_build=True)
+
+    #: The prior art's names for some of our fields (its name -> ours), accepted as inputs:
+    #: the value is stored under our name, and giving both names is an error.
+    reference_names: ClassVar[dict[str, str]] = {}
+
+    @model_validator(mode="before")
+    @classmethod
+    def _from_reference_names(cls, data: Any) -> Any:
+        if not cls.reference_names or not isinstance(data, dict):
+            return data
+        out = dict(data)
+        for theirs, ours in cls.reference_names.items():
+            if theirs in out:
+                if ours in out:
+                    raise ValueError(f"{theirs} is another name for {ours}: pass one of them")
+                out[ours] = out.pop(theirs)
+        return out
 
     def __init__(self, **data: Any) -> None:
         try:
@@ -109,8 +126,26 @@ class CacheAlignerConfig(_Config):
 
 
 class RollingWindowConfig(_Config):
+    """The reference's ``preserve_system`` is ``keep_system``; its ``max_tokens`` and
+    ``drop_oldest_first`` are fields here (see their descriptions)."""
+
+    reference_names: ClassVar[dict[str, str]] = {"preserve_system": "keep_system"}
+
     enabled: bool = Field(True, description="Enforce the token budget by dropping oldest units.")
-    keep_system: bool = Field(True, description="Never drop system messages.")
+    max_tokens: int | None = Field(
+        None,
+        ge=1,
+        description="The most tokens the messages may take, output buffer included: the window "
+        "is the smaller of this and the model's (or compress(max_tokens=)). None: the model's.",
+    )
+    keep_system: bool = Field(
+        True, description="Never drop system messages (the reference's preserve_system)."
+    )
+    drop_oldest_first: bool = Field(
+        True,
+        description="Always True: RollingWindow drops the oldest units first. For least "
+        "important first, use the intelligent_context fitter.",
+    )
     preserve_recent_turns: int = Field(2, ge=0, description="Last N user turns never dropped.")
     preserve_recent_tool_units: int = Field(
         2, ge=0, description="Within those turns, tool units older than the last N may go."
@@ -123,6 +158,17 @@ class RollingWindowConfig(_Config):
         description="Cuts free a multiple of this share of the budget, so a growing history "
         "is cut in a few steps and its prefix stays byte-stable in between.",
     )
+
+    @field_validator("drop_oldest_first")
+    @classmethod
+    def _oldest_first_only(cls, value: bool) -> bool:
+        if not value:
+            raise ValueError(
+                "RollingWindow always drops the oldest units first; to drop the least "
+                "important units first, use IntelligentContextConfig(enabled=True) "
+                "(HeadroomConfig(fitter='intelligent_context'))"
+            )
+        return value
 
 
 class ScoringWeights(_Config):
@@ -160,6 +206,11 @@ class IntelligentContextConfig(_Config):
     output_buffer_tokens: int = Field(4000, ge=0, description="Tokens reserved for the reply.")
     use_importance_scoring: bool = Field(True, description="Rank by ScoringWeights, else by age.")
     scoring_weights: ScoringWeights = Field(default_factory=ScoringWeights)
+    toin_integration: bool = Field(
+        True,
+        description="Rank units by what TOIN learned from retrievals (the toin_importance "
+        "signal); False: that signal is 0 and no TOIN is consulted.",
+    )
     recency_decay_rate: float = Field(0.1, ge=0, description="Exponential decay per message.")
     compress_threshold: float = Field(0.1, ge=0, le=1, description="Compress units below this.")
     cut_quantum: float = Field(0.2, gt=0, le=1, description="As in RollingWindowConfig.")
@@ -174,12 +225,18 @@ class RelevanceScorerConfig(_Config):
     bm25_k1: float = Field(1.5, gt=0, description="BM25 term-frequency saturation.")
     bm25_b: float = Field(0.75, ge=0, le=1, description="BM25 length normalisation.")
     embedding_model: str = Field(
-        "all-MiniLM-L6-v2", description="A shipped model name or a local model directory."
+        "all-MiniLM-L6-v2",
+        description="A shipped model name or a local model directory (None: the default).",
     )
     hybrid_alpha: float = Field(0.5, ge=0, le=1, description="BM25 weight in the hybrid score.")
     relevance_threshold: float = Field(
         0.25, ge=0, le=1, description="Items scoring at least this are relevant."
     )
+
+    @field_validator("embedding_model", mode="before")
+    @classmethod
+    def _default_model(cls, value: Any) -> Any:
+        return cls.model_fields["embedding_model"].default if value is None else value
 
 
 class HeadroomConfig(_Config):

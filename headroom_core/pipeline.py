@@ -165,6 +165,18 @@ class SimulationResult:
     failures: tuple[str, ...] = ()
     request: dict[str, Any] | None = None
 
+    @property
+    def transforms(self) -> tuple[str, ...]:
+        """``transforms_applied`` (the reference README's name)."""
+        return self.transforms_applied
+
+    @property
+    def estimated_savings(self) -> str:
+        """``estimated_cost_saving`` for people: ``"$0.0123 per request"``, or ``"N/A"`` when
+        the model has no list price."""
+        cost = self.estimated_cost_saving
+        return "N/A" if cost is None else f"${cost:.4f} per request"
+
 
 def compress(
     messages: Sequence[Message],
@@ -182,7 +194,8 @@ def compress(
     ``audit`` returns the input unchanged with the waste it found; ``off`` returns
     the input unchanged. The input list and its dicts are never mutated.
 
-    ``max_tokens`` is the window to fit (default: the model's context limit); the request
+    ``max_tokens`` is the window to fit (default: the model's context limit; with the
+    rolling-window fitter, ``RollingWindowConfig.max_tokens`` caps either); the request
     is made to fit it minus the fitter's ``output_buffer_tokens``, or
     :class:`~headroom_core.errors.BudgetError` is raised. Never a silently oversize request.
 
@@ -202,7 +215,7 @@ def compress(
         waste = detect_waste(messages, tokenizer) if mode == "audit" else None
         return CompressResult(list(messages), tokens, tokens, (), mode, waste)
     limit = _model_limit(model, config)
-    window = max_tokens if max_tokens is not None else limit
+    window = _window(config, max_tokens if max_tokens is not None else limit)
     prefix, rest = messages[:frozen], messages[frozen:]
     prefix_tokens = sum(tokenizer.count_message(m) for m in prefix)
     try:
@@ -355,6 +368,12 @@ def fitter_config(config: HeadroomConfig) -> RollingWindowConfig | IntelligentCo
     if config.fitter == "rolling_window":
         return config.rolling_window
     return None
+
+
+def _window(config: HeadroomConfig, window: int) -> int:
+    """``window``, capped by ``RollingWindowConfig.max_tokens`` when that fitter is in force."""
+    cap = config.rolling_window.max_tokens if config.fitter == "rolling_window" else None
+    return window if cap is None else min(window, cap)
 
 
 def _model_limit(model: str, config: HeadroomConfig) -> int:

@@ -8,7 +8,7 @@ by the longest table key that prefixes its name (``gpt-4o-2024-08-06`` ->
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import cache
 from importlib import resources
@@ -95,8 +95,9 @@ class OpenAIProvider(_Provider):
 
 class AnthropicProvider(_Provider):
     """Claude models. Local counts are an approximation (see :mod:`headroom_core.tokens`);
-    with ``client=anthropic.Anthropic(...)``, :meth:`count_messages` asks the API's
-    token-counting endpoint instead."""
+    with ``client=anthropic.Anthropic(...)``, :meth:`count_messages` and the
+    ``count_messages`` of :meth:`get_token_counter`'s counter ask the API's token-counting
+    endpoint instead."""
 
     name = "anthropic"
 
@@ -105,6 +106,12 @@ class AnthropicProvider(_Provider):
     ) -> None:
         super().__init__(model_context_limits=model_context_limits)
         self.client = client
+
+    def get_token_counter(self, model: str) -> Tokenizer:
+        """The local counter; with a client, one whose ``count_messages`` asks the API."""
+        if self.client is None:
+            return super().get_token_counter(model)
+        return APITokenCounter(self, model)
 
     def count_messages(self, messages: Sequence[Mapping[str, Any]], *, model: str) -> int:
         if self.client is None:
@@ -115,6 +122,20 @@ class AnthropicProvider(_Provider):
             kwargs["system"] = body["system"]
         result = self.client.messages.count_tokens(**kwargs)
         return int(result.input_tokens)
+
+
+class APITokenCounter(Tokenizer):
+    """A :class:`~headroom_core.tokens.Tokenizer` for a Claude model whose
+    ``count_messages`` is the API's exact count (one ``messages.count_tokens`` call, SDK
+    errors raised as the SDK raises them); ``count_text`` / ``count_message`` stay the local
+    approximation, since the API counts whole requests only."""
+
+    def __init__(self, provider: AnthropicProvider, model: str) -> None:
+        super().__init__(model)
+        self.provider = provider
+
+    def count_messages(self, messages: Iterable[Mapping[str, Any]]) -> int:
+        return self.provider.count_messages(list(messages), model=self.model)
 
 
 _PROVIDERS: dict[str, type[_Provider]] = {"openai": OpenAIProvider, "anthropic": AnthropicProvider}
@@ -133,6 +154,7 @@ def estimate_cost(*, input_tokens: int, output_tokens: int = 0, model: str) -> f
 
 
 __all__ = [
+    "APITokenCounter",
     "AnthropicProvider",
     "ModelInfo",
     "OpenAIProvider",

@@ -248,6 +248,9 @@ class Summary:
     ``total_tokens_saved`` and ``cost_saved`` add up the per-request, never-negative
     savings; ``cost_saved`` counts only requests whose cost before and after are both known.
     Costs that are unknown (None) count as 0 in the cost totals.
+
+    Also read as a mapping, as the reference API's summary dict is:
+    ``summary["total_tokens_saved"]``, ``summary.keys()``, ``dict(summary)``.
     """
 
     requests: int
@@ -269,3 +272,20 @@ class Summary:
     def empty(cls) -> Summary:
         """The summary of no requests."""
         return cls(0, 0, 0, 0, 0.0, 0.0, 0.0, 0.0)
+
+    def keys(self) -> tuple[str, ...]:
+        return _SUMMARY_KEYS
+
+    def __getitem__(self, key: str) -> Any:
+        if key not in _SUMMARY_KEYS:
+            raise KeyError(key)
+        return getattr(self, key)
+
+    def __contains__(self, key: object) -> bool:
+        return key in _SUMMARY_KEYS
+
+    def get(self, key: str, default: Any = None) -> Any:
+        return self[key] if key in _SUMMARY_KEYS else default
+
+
+_SUMMARY_KEYS: tuple[str, ...] = tuple(Summary.__dataclass_fields__)

@@ -67,16 +67,22 @@ _REGISTRY: dict[str, Callable[[RelevanceScorerConfig], Scorer]] = {
 
 
 def create_scorer(
-    scorer_type: str | None = None, config: RelevanceScorerConfig | None = None
+    scorer_type: str | None = None,
+    config: RelevanceScorerConfig | None = None,
+    *,
+    alpha: float | None = None,
 ) -> Scorer:
     """A scorer for ``scorer_type`` (default: ``config.scorer_type``, which defaults to auto).
 
-    ``config`` supplies the BM25 parameters, the embedding model and the hybrid weight.
+    ``config`` supplies the BM25 parameters, the embedding model and the hybrid weight;
+    ``alpha`` (the reference's name) overrides that weight, ``config.hybrid_alpha``.
     """
-    if config is None:
-        from ..config import RelevanceScorerConfig
+    from ..config import RelevanceScorerConfig
 
+    if config is None:
         config = RelevanceScorerConfig()
+    if alpha is not None:
+        config = RelevanceScorerConfig(**{**config.model_dump(), "hybrid_alpha": alpha})
     name = config.scorer_type if scorer_type is None else scorer_type
     factory = _REGISTRY.get(name)
     if factory is None:

@@ -58,13 +58,14 @@ def _check(top: object, since: object) -> None:
         raise ConfigError(f"since: expected a timezone-aware datetime or None, got {since!r}")
 
 
-def _require_file(url: str) -> None:
-    """Refuse a file-backed store URL whose file does not exist (opening would create it)."""
+def _missing_file(url: str) -> Path | None:
+    """The file of a file-backed store URL when it does not exist (opening would create it)."""
     scheme, sep, rest = url.partition("://")
     if sep and scheme.lower() in _FILE_SCHEMES and rest.startswith("/") and rest != "/":
         path = Path(rest[1:])
         if not path.is_file():
-            raise StorageError(f"metrics store {url!r}: no such file {str(path)!r}")
+            return path
+    return None
 
 
 def load_records(store: MetricsStore, since: datetime | None = None) -> list[RequestMetrics]:
@@ -81,6 +82,7 @@ def generate_report(
     since: datetime | None = None,
     top: int = 10,
     store: MetricsStore | None = None,
+    missing_ok: bool = True,
 ) -> str:
     """Render a report of the store at ``store_url`` (default ``sqlite:///headroom.db``).
 
@@ -90,9 +92,13 @@ def generate_report(
     ``store`` instead of a URL to report on it (it is not closed). Returns the text and
     also writes it, UTF-8, to ``output_path`` when given.
 
+    A store file that does not exist yet (nothing recorded so far) gives an empty report
+    that says so, and is not created; ``missing_ok=False`` makes it a StorageError instead
+    (the ``headroom report`` command, where a mistyped path is the likelier cause).
+
     Raises ConfigError for a bad argument (naming it and the allowed values), StorageError
-    when the store file does not exist or cannot be read, ImportError when ``format`` is
-    HTML and jinja2 is not installed.
+    when the store cannot be read, ImportError when ``format`` is HTML and jinja2 is not
+    installed.
     """
     fmt = _choice("format", format, FORMATS)
     period = _choice("period", period, PERIODS)
@@ -106,10 +112,15 @@ def generate_report(
         url = DEFAULT_METRICS_URL if store_url is None else store_url
         if not isinstance(url, str):
             raise ConfigError(f"store_url: expected a string, got {url!r}")
-        _require_file(url)
-        with open_store(url) as opened:
-            records = load_records(opened, since)
-        label = url
+        missing = _missing_file(url)
+        if missing is None:
+            with open_store(url) as opened:
+                records = load_records(opened, since)
+            label = url
+        elif missing_ok:
+            records, label = [], f"{url} (no such file yet: nothing recorded)"
+        else:
+            raise StorageError(f"metrics store {url!r}: no such file {str(missing)!r}")
     data = analyze(records, period=period, top=top, store_label=label, since=since)
     text = _RENDERERS[fmt](data)
     if output_path is not None:

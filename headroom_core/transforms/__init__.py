@@ -5,11 +5,13 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
+from ._scoring import MessageScore, MessageScorer
 from .cache_aligner import CacheAligner
 from .intelligent_context import IntelligentContextManager
 from .json_compact import JSONCompactor
 from .rolling_window import RollingWindow
 from .router import ToolOutputRouter
+from .smart_crusher import CrushResult, Omission, SmartCrusher
 
 if TYPE_CHECKING:
     from ..config import HeadroomConfig
@@ -29,7 +31,9 @@ REGISTRY: dict[str, Factory] = {
     IntelligentContextManager.name: (
         lambda c: c.fitter == "intelligent_context",
         lambda c: IntelligentContextManager(
-            c.intelligent_context, _default_toin(), embedder=_embedder(c)
+            c.intelligent_context,
+            _default_toin() if c.intelligent_context.toin_integration else None,
+            embedder=_embedder(c),
         ),
     ),
     RollingWindow.name: (
@@ -71,9 +75,14 @@ def build_transforms(config: HeadroomConfig) -> list[Transform]:
 __all__ = [
     "REGISTRY",
     "CacheAligner",
+    "CrushResult",
     "IntelligentContextManager",
     "JSONCompactor",
+    "MessageScore",
+    "MessageScorer",
+    "Omission",
     "RollingWindow",
+    "SmartCrusher",
     "ToolOutputRouter",
     "build_transforms",
 ]

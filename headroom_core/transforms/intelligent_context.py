@@ -63,6 +63,11 @@ class IntelligentContextManager(Transform):
         from ..config import IntelligentContextConfig
 
         self.config = config or IntelligentContextConfig(enabled=True)
+        if toin is not None and not self.config.toin_integration:
+            raise ConfigError(
+                "IntelligentContextManager: a toin was given but config.toin_integration is "
+                "False; pass toin=None, or set toin_integration=True to rank by it"
+            )
         self.scorer = MessageScorer(
             self.config.scoring_weights,
             recency_decay_rate=self.config.recency_decay_rate,

@@ -62,7 +62,11 @@ class RollingWindow(Transform):
 
     @overload
     def apply(
-        self, messages: list[Message], *, max_tokens: int, tokenizer: Tokenizer | None = None
+        self,
+        messages: list[Message],
+        *,
+        max_tokens: int | None = None,
+        tokenizer: Tokenizer | None = None,
     ) -> list[Message]: ...
 
     def apply(
@@ -76,12 +80,18 @@ class RollingWindow(Transform):
         """Fit ``messages`` into the window minus the output buffer; returns ``messages``
         itself when they fit. In a pipeline the window is ``ctx.max_tokens`` (None: no
         fitting); called directly, ``max_tokens`` (the reference API's
-        ``window.apply(messages, max_tokens=100000)``)."""
+        ``window.apply(messages, max_tokens=100000)``). ``config.max_tokens``, when set,
+        caps the window and stands in for a missing one."""
+        cap = self.config.max_tokens
         if ctx is None:
-            ctx = direct_context("RollingWindow", max_tokens=max_tokens, tokenizer=tokenizer)
-        if ctx.max_tokens is None:
+            given = max_tokens if max_tokens is not None else cap
+            ctx = direct_context("RollingWindow", max_tokens=given, tokenizer=tokenizer)
+        window = ctx.max_tokens
+        if cap is not None:
+            window = cap if window is None else min(window, cap)
+        if window is None:
             return messages
-        return self._fit(messages, ctx, ctx.max_tokens)
+        return self._fit(messages, ctx, window)
 
     def _fit(self, messages: list[Message], ctx: TransformContext, window: int) -> list[Message]:
         tok = ctx.tokenizer

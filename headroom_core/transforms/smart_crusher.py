@@ -9,7 +9,9 @@
    "ref": "<ref>"}``; strings over ``max_string_chars`` are cut with a marker naming the
    ref. The whole original is stored in the reversible store under that ref.
 
-The output is never more tokens than compact JSON of the same data.
+The output is never more tokens than compact JSON of the same data. Called directly,
+``SmartCrusher().crush(data, query)`` returns a :class:`CrushResult` with the compressed
+value and an :class:`Omission` per cut.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from . import json_codec
 from ._base import Transform
 from ._content import Compressed, ContentContext
 from ._crush import Crush
+from ._crush_result import CrushResult, Omission, crush_result
 from ._tool_outputs import compress_tool_outputs
 
 if TYPE_CHECKING:
@@ -79,13 +82,16 @@ class SmartCrusher(Transform):
 
     def crush(
         self, data: Any, query: str | None = None, *, tool_name: str | None = None
-    ) -> Compressed | None:
-        """Compress parsed JSON ``data``; None when it holds reserved keys (already ours) or
-        a value the fast encoder cannot write exactly (an integer beyond 64 bits)."""
+    ) -> CrushResult:
+        """Compress parsed JSON ``data`` (the reference API's direct call): the compressed
+        value, the text to send and every cut (:class:`~._crush_result.CrushResult`). Data
+        left as it is (already holding ``__headroom`` keys, or an integer beyond 64 bits)
+        comes back unchanged with nothing omitted. Tokens are counted for gpt-4o."""
         from ..tokens import get_tokenizer
 
-        ctx = ContentContext(get_tokenizer().count_text, self.config, self.store, query, tool_name)
-        return self._crush(data, ctx)
+        count = get_tokenizer().count_text
+        ctx = ContentContext(count, self.config, self.store, query, tool_name)
+        return crush_result(data, self._crush(data, ctx), count)
 
     def compress(self, text: str, ctx: ContentContext) -> Compressed | None:
         if not self.detect(text):
@@ -147,3 +153,6 @@ class SmartCrusher(Transform):
         """The pipeline step (``TransformPipeline([SmartCrusher(), ...])``): JSON tool
         outputs only, through the same code as the router."""
         return compress_tool_outputs(messages, ctx, [self], self.config, self.store)
+
+
+__all__ = ["CrushResult", "Omission", "SmartCrusher"]

@@ -96,3 +96,23 @@ def test_configs_are_frozen() -> None:
 def test_tool_profiles_name_what_is_wrong(profiles: dict, needle: str) -> None:
     with pytest.raises(ConfigError, match=re.escape(needle)):
         SmartCrusherConfig(tool_profiles=profiles)
+
+
+def test_reference_names_map_onto_ours_and_both_names_are_refused() -> None:
+    rw = RollingWindowConfig(preserve_system=False)
+    assert rw.keep_system is False and "preserve_system" not in rw.model_dump()
+    assert RollingWindowConfig(**rw.model_dump()) == rw  # dumps under our names, round-trips
+    with pytest.raises(ConfigError, match="preserve_system is another name for keep_system"):
+        RollingWindowConfig(preserve_system=True, keep_system=True)
+
+
+def test_reference_values_we_cannot_honour_say_why() -> None:
+    with pytest.raises(ConfigError, match="drop_oldest_first.*always drops the oldest"):
+        RollingWindowConfig(drop_oldest_first=False)
+    with pytest.raises(ConfigError, match=r"RollingWindowConfig\.max_tokens"):
+        RollingWindowConfig(max_tokens=0)
+
+
+def test_none_means_the_default_embedding_model() -> None:
+    assert RelevanceScorerConfig(embedding_model=None) == RelevanceScorerConfig()
+    assert IntelligentContextConfig().toin_integration is True

@@ -229,6 +229,21 @@ def test_without_client_counts_locally_and_offline(monkeypatch: pytest.MonkeyPat
     assert count > 0
 
 
+def test_token_counter_of_a_provider_with_a_client_counts_messages_by_the_api(
+    api: FakeAnthropicAPI, client: Any
+) -> None:
+    counter = AnthropicProvider(client=client).get_token_counter(MODEL)
+    count = counter.count_messages(HISTORY)
+
+    ((path, _, body),) = api.requests
+    assert path == COUNT_PATH and count == _server_count(body)
+    local = Tokenizer(MODEL)
+    assert counter.count_text("hello there") == local.count_text("hello there")  # no request
+    assert len(api.requests) == 1
+    without = AnthropicProvider().get_token_counter(MODEL)
+    assert without.count_messages(HISTORY) == local.count_messages(HISTORY)
+
+
 def test_string_content_beside_tool_blocks(api: FakeAnthropicAPI, client: Any) -> None:
     msgs = [
         {"role": "user", "content": "Weather in Rome?"},

@@ -395,10 +395,14 @@ def test_bad_arguments_raise_config_error(kwargs: dict[str, Any], message: str) 
         generate_report(**kwargs)
 
 
-def test_missing_store_file_is_not_created(tmp_path: Path) -> None:
+def test_missing_store_file_gives_an_empty_report_and_is_not_created(tmp_path: Path) -> None:
     missing = tmp_path / "nope.db"
+    text = generate_report(f"sqlite:///{missing}", "md")
+    assert f"sqlite:///{missing} (no such file yet: nothing recorded)" in text
+    assert "There are no requests in this store." in text
+    assert not missing.exists()
     with pytest.raises(StorageError, match="no such file"):
-        generate_report(f"sqlite:///{missing}", "md")
+        generate_report(f"sqlite:///{missing}", "md", missing_ok=False)
     assert not missing.exists()
 
 
