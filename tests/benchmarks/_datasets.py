@@ -23,7 +23,7 @@ from typing import Any
 from _json_query import build_query, error_strings
 
 DATA_DIR = Path(__file__).resolve().parents[2].parent / "shared" / "data"
-FAMILIES = ("json", "logs", "conversations")
+FAMILIES = ("json", "tables", "logs", "build_logs", "conversations")
 MIN_JSON_BYTES = 2048
 SYSTEM_PROMPT = (
     "You are an operations assistant. Use the tools to look things up, then answer "
@@ -71,13 +71,25 @@ class LogFacts:
 
 
 @dataclass(frozen=True, slots=True)
+class TableFacts:
+    """A table question: the rows, the rows holding the answer, the checker's rows."""
+
+    original: list[dict[str, Any]]  # the parsed table (JSON array of row objects)
+    answers: tuple[str, ...]
+    answer_rows: tuple[int, ...]  # rows with a cell holding an answer (empty: none does)
+    computed: bool  # a number the question computes (how many / total / ...), not read
+    kind: str  # the data set's tag: "lookup" or "aggregate_or_compare"
+    selected: tuple[int, ...] | None  # rows the checker says the conditions select
+
+
+@dataclass(frozen=True, slots=True)
 class Case:
     family: str
     group: str  # data set (json), system (logs) or agent source (conversations)
     name: str
     messages: list[dict[str, Any]]
     query: str | None  # the user's question, passed to compressors that accept one
-    facts: JsonFacts | LogFacts | None = None
+    facts: JsonFacts | TableFacts | LogFacts | None = None
     synthetic: bool = False
     notes: tuple[str, ...] = field(default_factory=tuple)
 
@@ -186,8 +198,37 @@ def load_conversation_cases(data_dir: Path) -> list[Case]:
     return cases
 
 
+def load_table_cases(data_dir: Path) -> list[Case]:
+    """One case per WikiTableQuestions question: the table is a query_table tool's result."""
+    from _table_check import answer_rows, checker_rows, is_computed
+
+    folder = data_dir / "table_qa_wikitablequestions"
+    path = folder / "questions.jsonl"
+    if not path.exists():
+        return []
+    cases: list[Case] = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        q = json.loads(line)
+        text = (folder / q["table_file"]).read_text(encoding="utf-8")
+        rows = json.loads(text)
+        answers = tuple(str(a) for a in q["answers"])
+        facts = TableFacts(
+            rows,
+            answers,
+            tuple(answer_rows(rows, answers)),
+            is_computed(q["question"], answers),
+            q["kind"],
+            checker_rows(q["question"], rows),
+        )
+        args = {"table": q["upstream_table"]}
+        messages = agent_request(q["question"], "query_table", args, text)
+        cases.append(Case("tables", q["kind"], q["id"], messages, q["question"], facts))
+    return cases
+
+
 LOADERS: dict[str, Callable[[Path], list[Case]]] = {
     "json": load_json_cases,
+    "tables": load_table_cases,
     "logs": load_log_cases,
     "conversations": load_conversation_cases,
 }
