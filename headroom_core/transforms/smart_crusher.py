@@ -132,7 +132,7 @@ class SmartCrusher(Transform):
             return Compressed(text, False)
         from ..ccr import ref_for
 
-        source = original or compact
+        source = ctx.original if ctx.original is not None else (original or compact)
         ref = ref_for(source)
         best: tuple[str, int, int] | None = None  # text, tokens, dropped
         if over:
