@@ -73,6 +73,10 @@ _BUILD_RE = re.compile(  # build, install and test runners, matched at the start
     r"|--- (?:PASS|FAIL)|=== RUN|ok\s|PASS\b|FAIL\b|\s*(?:PASS|FAIL) \S"
     r"|\s*[\u2713\u2714\u2715\u2717\u00d7\u25cb\u25cf\u2022] "  # jest / mocha: ✓ ✕ ○ ●
     r"|\s+at [\w$.<>/]+ ?\(|\s*Caused by: |\s+\.\.\. \d+ more|==> \S|Generated \S+ app"
+    r"|(?:info|warn|warning|error|debug|verbose|silly):\s"  # winston / npmlog style levels
+    r"|\(node:\d+\) \w*Warning|\s+\d+\) test |\s+(?:code|left|right|stacktrace):"  # node, ExUnit
+    r"|Running ExUnit|Finished in [\d.]+ |\d+ (?:tests?|doctests?), \d+ failures?"
+    r"|\s+\(\w+ [\d.]+\) \S+:\d+:"  # Elixir stack frame "(phoenix 1.8.3) lib/x.ex:12:"
     r"|(?:Get|Hit|Ign|Err):\d+ |Setting up |Unpacking |Selecting previously"
     r"|Requirement already satisfied|Successfully (?:installed|built)"
     r"|\s*(?:Compiling|Building|Linking|Downloading|Installing|Collecting|Running|Finished"

@@ -76,10 +76,8 @@ class SearchCompressor:
     name = "search"
 
     def detect(self, text: str) -> bool:
-        if len(text) > _SAMPLE_CHARS:  # a long text: its head must look like search output
-            head = text[: text.rfind("\n", 0, _SAMPLE_CHARS)]
-            if not is_search_output(head):
-                return False
+        if len(text) > _SAMPLE_CHARS:  # a long text: judged by its head (compress re-parses)
+            return is_search_output(text[: text.rfind("\n", 0, _SAMPLE_CHARS)])
         return is_search_output(text)
 
     def compress(self, text: str, ctx: ContentContext) -> Compressed | None:

@@ -83,13 +83,20 @@ class TableFacts:
 
 
 @dataclass(frozen=True, slots=True)
+class BuildLogFacts:
+    """The error lines of a build log, as a terminal shows them (escapes resolved)."""
+
+    errors: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
 class Case:
     family: str
     group: str  # data set (json), system (logs) or agent source (conversations)
     name: str
     messages: list[dict[str, Any]]
     query: str | None  # the user's question, passed to compressors that accept one
-    facts: JsonFacts | TableFacts | LogFacts | None = None
+    facts: JsonFacts | TableFacts | LogFacts | BuildLogFacts | None = None
     synthetic: bool = False
     notes: tuple[str, ...] = field(default_factory=tuple)
 
@@ -226,10 +233,32 @@ def load_table_cases(data_dir: Path) -> list[Case]:
     return cases
 
 
+BUILD_LOG_DIR = Path(__file__).resolve().parents[1] / "data" / "build_logs"
+BUILD_QUESTION = "The build failed. Which errors and failures does this output report, and why?"
+
+
+def load_build_log_cases(_data_dir: Path) -> list[Case]:
+    """The real colour build and test logs kept in the repository (tests/data/build_logs,
+    see NOTE.md there), each the output of a run_build tool call."""
+    from _build_log_check import error_lines
+
+    cases: list[Case] = []
+    for path in sorted(BUILD_LOG_DIR.glob("*.log")):
+        with path.open(encoding="utf-8", newline="") as fh:
+            text = fh.read()
+        args = {"log": path.name}
+        messages = agent_request(BUILD_QUESTION, "run_build", args, text)
+        tool = path.stem.split("_", 1)[0]
+        facts = BuildLogFacts(tuple(error_lines(text)))
+        cases.append(Case("build_logs", tool, path.name, messages, BUILD_QUESTION, facts))
+    return cases
+
+
 LOADERS: dict[str, Callable[[Path], list[Case]]] = {
     "json": load_json_cases,
     "tables": load_table_cases,
     "logs": load_log_cases,
+    "build_logs": load_build_log_cases,
     "conversations": load_conversation_cases,
 }
 

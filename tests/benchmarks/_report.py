@@ -35,6 +35,7 @@ RETENTION_COLUMNS: dict[str, tuple[tuple[str, str], ...]] = {
         ("agg. cut: rows kept", "agg_rows"),
     ),
     "logs": (("warn+ lines %", "important"), ("rare lines %", "rare")),
+    "build_logs": (("error lines %", "errors"), ("no escapes %", "plain")),
     "conversations": (("pairing ok %", "pairing"), ("text unchanged %", "text")),
 }
 COUNT_KEYS = frozenset({"agg_rows"})  # shown as kept/total, not a percentage

@@ -20,7 +20,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from _datasets import Case, JsonFacts, LogFacts, TableFacts
+from _datasets import BuildLogFacts, Case, JsonFacts, LogFacts, TableFacts
 
 Count = tuple[int, int]  # (kept, total)
 
@@ -236,9 +236,22 @@ def table_retention(
     return Retention(counts)
 
 
+def build_log_retention(facts: BuildLogFacts, messages: Sequence[Mapping[str, Any]]) -> Retention:
+    """errors: error lines present verbatim in what a terminal would show of the output;
+    plain: the output holds no escape sequence (what the model reads is plain text)."""
+    from _build_log_check import screen_lines
+
+    output = "\n".join(t for _, t in tool_texts(messages))
+    shown = set(screen_lines(output))
+    kept = sum(1 for line in facts.errors if line in shown or line in output)
+    return Retention({"errors": (kept, len(facts.errors)), "plain": (int("\x1b" not in output), 1)})
+
+
 def retention(
     case: Case, messages: Sequence[Mapping[str, Any]], decoded: Mapping[int, Any]
 ) -> Retention:
+    if isinstance(case.facts, BuildLogFacts):
+        return build_log_retention(case.facts, messages)
     if isinstance(case.facts, JsonFacts):
         return json_retention(case.facts, messages, decoded)
     if isinstance(case.facts, TableFacts):
