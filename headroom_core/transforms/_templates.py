@@ -7,8 +7,7 @@ weekday names; runs of blanks count as one. Lines of one template are the same e
 different values.
 
 A line is *severe* when it must never be cut: a WARN-or-worse level word (any case;
-Android ``W``/``E``/``F``/``A`` letters), a failure (``FAILED``, ``failed``, ``failures``),
-an exception or a stack frame.
+Android ``W``/``E``/``F``/``A`` letters), a failure, an exception or a stack frame.
 *Error* lines are the severe lines that start or belong to a failure report (exceptions,
 stack frames, tracebacks, ``FAILED``, ``error:`` / ``fatal:`` diagnostics); they are also
 kept with some context around them. A bare level (``[error]``, ``WARN``) is kept without
@@ -52,11 +51,8 @@ _MASKS: tuple[tuple[re.Pattern[str], str], ...] = (
 )
 _SIGN_RE = re.compile(r"-(?<![0-9A-Za-z]-)<\*>")
 
-_LEVEL_WORDS = (
-    "warning", "warn", "error", "err", "fatal", "critical", "severe", "panic",
-    "failed", "failures", "failure",
-)  # fmt: skip
-_ERROR_WORDS = frozenset(_LEVEL_WORDS) - {"warning", "warn", "failed", "failures", "failure"}
+_LEVEL_WORDS = ("warning", "warn", "error", "err", "fatal", "critical", "severe", "panic")
+_ERROR_WORDS = frozenset(_LEVEL_WORDS) - {"warning", "warn"}
 # On the lower-cased text; the left word boundary is checked in Python (a leading
 # look-behind would disable the engine's fast scan).
 _WORD_RE = re.compile(r"(?:" + "|".join(_LEVEL_WORDS) + r"|exception)(?![\w/\-])")
