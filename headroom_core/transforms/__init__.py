@@ -9,7 +9,7 @@ from .cache_aligner import CacheAligner
 from .intelligent_context import IntelligentContextManager
 from .json_compact import JSONCompactor
 from .rolling_window import RollingWindow
-from .router import ToolOutputRouter
+from .router import Routed, ToolOutputRouter, fit_text
 
 if TYPE_CHECKING:
     from ..config import HeadroomConfig
@@ -74,6 +74,8 @@ __all__ = [
     "IntelligentContextManager",
     "JSONCompactor",
     "RollingWindow",
+    "Routed",
     "ToolOutputRouter",
     "build_transforms",
+    "fit_text",
 ]

@@ -232,7 +232,7 @@ def _compare(comparison: Comparison, table: Table, words: Sequence[str]) -> set[
     if comparison.kind == "month":
         candidates = [c for c in table.columns.values() if len(c.months) >= 2]
     elif comparison.kind == "year":
-        candidates = [c for c in table.columns.values() if c.yearly or c.numeric]
+        candidates = [c for c in table.columns.values() if c.yearly]
     else:
         candidates = [c for c in table.columns.values() if c.numeric]
         if _yearish(comparison.low):
@@ -289,6 +289,8 @@ def _extreme(extreme: Extreme, table: Table, n: int, terms: frozenset[str]) -> s
         if not keyed:
             continue
         ranked = sorted(set(keyed.values()))
+        if len(ranked) < 2:
+            continue  # a constant column has no extreme rows
         low, high = ranked[min(k, len(ranked)) - 1], ranked[-min(k, len(ranked))]
         out |= {i for i, v in keyed.items() if v <= low or v >= high}
     if extreme.positional:
