@@ -262,6 +262,34 @@ def test_one_failing_tool_output_leaves_the_others_compressed() -> None:
     hostile = json.dumps({"poison": True, "rows": rows}, indent=2)
     messages: list[dict[str, Any]] = [
         {"role": "user", "content": "Which requests were slow?"},
+        {
+            "role": "assistant",
+            "content": None,
+            "tool_calls": [
+                {"id": f"c{k}", "type": "function", "function": {"name": "q", "arguments": "{}"}}
+                for k in range(3)
+            ],
+        },
+        {"role": "tool", "tool_call_id": "c0", "content": pretty},
+        {"role": "tool", "tool_call_id": "c1", "content": hostile},
+        {"role": "tool", "tool_call_id": "c2", "content": pretty},
+    ]
+    crusher = SmartCrusher(CONFIG.smart_crusher)
+    real = crusher.compress
+
+    def compress(text: str, ctx: Any) -> Any:
+        if "poison" in text:
+            raise ValueError("cannot handle this value")
+        return real(text, ctx)
+
+    crusher.compress = compress  # type: ignore[method-assign]
+    result = TransformPipeline([crusher]).transform(messages, tokenizer=TOKENIZER, config=CONFIG)
+    out = result.messages
+    assert out[3]["content"] == hostile
+    assert len(out[2]["content"]) < len(pretty) and len(out[4]["content"]) < len(pretty)
+    assert len(result.failures) == 1
+    assert result.failures[0].startswith("tool output of message 3 (q): ValueError")
+    assert result.transforms_applied == ("smart_crusher:2",)
 
 
 # ---- the answer-safe paths (issue 12): a table over the lossless threshold with a question,
@@ -293,32 +321,6 @@ def _one_call(question: str, tool: str, output: str) -> list[dict[str, Any]]:
             "role": "assistant",
             "content": None,
             "tool_calls": [
-                {"id": f"c{k}", "type": "function", "function": {"name": "q", "arguments": "{}"}}
-                for k in range(3)
-            ],
-        },
-        {"role": "tool", "tool_call_id": "c0", "content": pretty},
-        {"role": "tool", "tool_call_id": "c1", "content": hostile},
-        {"role": "tool", "tool_call_id": "c2", "content": pretty},
-    ]
-    crusher = SmartCrusher(CONFIG.smart_crusher)
-    real = crusher.compress
-
-    def compress(text: str, ctx: Any) -> Any:
-        if "poison" in text:
-            raise ValueError("cannot handle this value")
-        return real(text, ctx)
-
-    crusher.compress = compress  # type: ignore[method-assign]
-    result = TransformPipeline([crusher]).transform(messages, tokenizer=TOKENIZER, config=CONFIG)
-    out = result.messages
-    assert out[3]["content"] == hostile
-    assert len(out[2]["content"]) < len(pretty) and len(out[4]["content"]) < len(pretty)
-    assert len(result.failures) == 1
-    assert result.failures[0].startswith("tool output of message 3 (q): ValueError")
-    assert result.transforms_applied == ("smart_crusher:2",)
-
-
                 {"id": "c1", "type": "function", "function": {"name": tool, "arguments": "{}"}}
             ],
         },
