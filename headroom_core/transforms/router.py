@@ -145,9 +145,9 @@ def compress_text(
 
     ``query`` ranks what a lossy cut keeps; ``tool`` selects the tool's profile and what was
     learned about it; ``budget`` caps the output in tokens, a hard cap (as a tool profile's
-    ``max_tokens``: check ``fits``); ``store`` keeps the originals of lossy cuts (default: the process's
-    store); ``model`` picks the token counter. Errors propagate: callers that must not fail
-    wrap the call in :func:`~headroom_core.boundary.fail_open`.
+    ``max_tokens``: check ``fits``); ``store`` keeps the originals of lossy cuts (default:
+    the process's store); ``model`` picks the token counter. Errors propagate: callers that
+    must not fail wrap the call in :func:`~headroom_core.boundary.fail_open`.
     """
     from ..config import SmartCrusherConfig
     from ..toin import get_toin

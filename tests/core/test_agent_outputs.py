@@ -6,7 +6,6 @@ normaliser and file-view gutter are exact."""
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from typing import Any
 
 import pytest
