@@ -87,14 +87,26 @@ def _attach_learning() -> None:
 
 
 def route(
-    text: str, ctx: ContentContext, compressors: Sequence[ContentCompressor]
+    text: str,
+    ctx: ContentContext,
+    compressors: Sequence[ContentCompressor],
+    *,
+    every_text: bool = True,
 ) -> Routed | None:
     """``text`` compressed by the first of ``compressors`` that detects and compresses it
     (after terminal normalisation), or None to keep it. Diffs are never cut; a stack trace
     goes only to the trace-safe compressors; file views keep every line. Lossy cuts are
     counted in the TOIN. With ``ctx.budget_tokens`` set, the result is at most that many
-    tokens (None only when ``text`` already fits): see the module docstring."""
+    tokens (None only when ``text`` already fits): see the module docstring.
+
+    ``every_text=False`` (SmartCrusher as a pipeline step): only texts one of
+    ``compressors`` detects are touched, as they are (no normalisation, no file views)."""
     budget = ctx.budget_tokens
+    if not every_text:
+        if not any(c.detect(text) for c in compressors):
+            return None
+        routed = _compress(text, ctx, compressors)
+        return routed if budget is None else _fit(text, text, routed, ctx, budget)
     if _file_view.is_file_view(text):
         view = _file_view.encode(text)
         routed = None
@@ -162,8 +174,11 @@ def compress_tool_outputs(
     compressors: Sequence[ContentCompressor],
     config: SmartCrusherConfig,
     store: OriginalStore,
+    *,
+    every_text: bool = True,
 ) -> list[Message]:
-    """Every tool output routed through ``compressors``; records ``<compressor>:<count>``."""
+    """Every tool output routed through ``compressors``; records ``<compressor>:<count>``.
+    ``every_text``: see :func:`route`."""
     _attach_learning()
     used: Counter[str] = Counter()
 
@@ -178,7 +193,7 @@ def compress_tool_outputs(
             profile.get("max_tokens"),
             learned_fields=get_toin().fields_for(tool),
         )
-        routed = route(text, content_ctx, compressors)
+        routed = route(text, content_ctx, compressors, every_text=every_text)
         if routed is None:
             return None
         used[routed.compressor] += 1

@@ -216,4 +216,6 @@ class SmartCrusher(Transform):
     def apply(self, messages: list[Message], ctx: TransformContext) -> list[Message]:
         """The pipeline step (``TransformPipeline([SmartCrusher(), ...])``): JSON tool
         outputs only, through the same code as the router."""
-        return compress_tool_outputs(messages, ctx, [self], self.config, self.store)
+        return compress_tool_outputs(
+            messages, ctx, [self], self.config, self.store, every_text=False
+        )
