@@ -185,8 +185,9 @@ def normalise(text: str) -> str:
 
 
 def words_of(text: str) -> list[str]:
-    folded = unicodedata.normalize("NFKD", text.lower())
+    folded = text.lower()
     if not folded.isascii():
+        folded = unicodedata.normalize("NFKD", folded)
         folded = "".join(c for c in folded if not unicodedata.combining(c))
     return _WORD_RE.findall(folded)
 
