@@ -78,6 +78,12 @@ class SmartCrusherConfig(_Config):
     min_tokens_to_crush: int = Field(
         200, ge=0, description="Lossy cuts only above this many tokens."
     )
+    lossless_below_tokens: int = Field(
+        1000,
+        ge=0,
+        description="A JSON output whose lossless form (compact JSON or the table / "
+        "constant-column / repeat forms) is under this many tokens is never cut.",
+    )
     max_items_after_crush: int = Field(15, ge=1, description="Target item count after a lossy cut.")
     keep_first: int = Field(3, ge=0, description="Items always kept from the start of an array.")
     keep_last: int = Field(2, ge=0, description="Items always kept from the end of an array.")

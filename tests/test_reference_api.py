@@ -33,7 +33,7 @@ from tests.integrations.provider_server import ProviderServer, count_input_token
 # -- data the texts use without defining it ------------------------------------------------
 
 DATED_SYSTEM = "You are helpful. Current Date: 2024-01-15"
-QUESTION = "Which requests to eu-west-1 were slow? Look at request 117 first."
+QUESTION = "Which requests were slow? Look at request 117 first."
 
 
 def rows(n: int, *, start: int = 0, error_at: int | None = None) -> list[dict[str, Any]]:

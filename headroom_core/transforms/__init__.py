@@ -10,7 +10,7 @@ from .cache_aligner import CacheAligner
 from .intelligent_context import IntelligentContextManager
 from .json_compact import JSONCompactor
 from .rolling_window import RollingWindow
-from .router import ToolOutputRouter
+from .router import Routed, ToolOutputRouter, fit_text
 from .smart_crusher import CrushResult, Omission, SmartCrusher
 
 if TYPE_CHECKING:
@@ -82,7 +82,9 @@ __all__ = [
     "MessageScorer",
     "Omission",
     "RollingWindow",
+    "Routed",
     "SmartCrusher",
     "ToolOutputRouter",
     "build_transforms",
+    "fit_text",
 ]

@@ -17,6 +17,9 @@ if TYPE_CHECKING:
     from ..config import SmartCrusherConfig
 
 
+EXACT_CHARS = 32_000  # texts up to this long are counted exactly by ContentContext.estimate
+
+
 @dataclass(frozen=True, slots=True)
 class Compressed:
     text: str
@@ -37,6 +40,31 @@ class ContentContext:
     budget_tokens: int | None = None  # per-call cap for this text, when the caller sets one
     learned_fields: frozenset[str] = frozenset()  # fields the model fetched back before: spare them
     notes: list[str] = field(default_factory=list)
+    # The tool's text byte for byte, when the compressor is handed a normalised form of it
+    # (escape sequences removed): what a ref must give back.
+    original: str | None = None
+
+    def estimate(self, text: str) -> float:
+        """Tokens of ``text``: exact up to :data:`EXACT_CHARS` characters, else from an exact
+        count of three slices (a multi-MB text is not counted whole to be cut)."""
+        if len(text) <= EXACT_CHARS:
+            return float(self.count(text))
+        k = EXACT_CHARS // 4
+        mid = len(text) // 2
+        sample = text[:k] + text[mid : mid + k] + text[-k:]
+        return self.count(sample) / len(sample) * len(text)
+
+    def keep(self, text: str, kind: str) -> str:
+        """Store the original of ``text`` (``original`` when set) and return its ref."""
+        return self.store.put(
+            self.original if self.original is not None else text, tool=self.tool_name, kind=kind
+        )
+
+    def planned_ref(self, text: str) -> str:
+        """The ref :meth:`keep` will return for ``text`` with a content-addressed store."""
+        from ..ccr import ref_for
+
+        return ref_for(self.original if self.original is not None else text)
 
 
 class ContentCompressor(Protocol):

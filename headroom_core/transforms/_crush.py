@@ -3,15 +3,24 @@
 Cuts, each counted in ``dropped`` and announced by a marker naming the ref under which
 the whole original is stored:
 
-- long arrays keep the items :func:`~._select.select` chooses, then end with
-  ``{"__headroom_truncated": N, "of": M, "omitted": "3-250,252-990", "ref": ...}``;
-  error items and query matches are kept verbatim (nothing inside them is cut);
+- long arrays keep the items :func:`~._select.select` chooses and every row the
+  question's conditions select (:mod:`._conditions`), then end with
+  ``{"__headroom_truncated": N, "of": M, "omitted": "3-250,252-990", "ref": ...,
+  "omitted_stats": {"points": {"count": N, "min": 0, "max": 9, "sum": 31}}}`` (count /
+  min / max / sum of each numeric column over the omitted rows, so a count or a total is
+  still answerable); error items and query matches are kept verbatim (nothing inside
+  them is cut). An array is not cut at all when the question aggregates (``how many``,
+  ``total``) or asks for an extreme it cannot place, and no condition narrows it;
 - hypermedia link fields: an object with three or more ``*_url`` fields holding http(s)
   URLs (GitHub-style API links) loses them, except ``html_url`` and any field the query
   names; the document's top level then carries ``"__headroom_omitted": {"fields": [...],
   "count": N, "ref": ...}``;
 - strings over ``max_string_chars`` keep their head and end with
   ``…[headroom: N chars cut; ref=...]``.
+
+Under a hard budget (``limit``), each array keeps at most ``limit`` items, in this order
+of priority: errors, rows the question selects (or its best matches), head and tail, the
+rest.
 """
 
 from __future__ import annotations
@@ -22,7 +31,9 @@ import orjson
 
 from ..relevance import Scorer
 from ..relevance.bm25 import STOPWORDS, BM25Scorer, tokenize
-from ._select import select
+from ._conditions import Selection, Table, select_rows
+from ._question import Question, parse_question
+from ._select import column_stats, is_error_item, select
 
 if TYPE_CHECKING:
     from ..config import SmartCrusherConfig
@@ -64,8 +75,15 @@ class Crush:
         ref: str,
         scorer: Scorer | None = None,
         spare: frozenset[str] = frozenset(),
+        *,
+        limit: int | None = None,
+        max_string_chars: int | None = None,
     ) -> None:
+        """``limit``: a hard cap on the items kept per array (a budget is being met)."""
         self.cfg, self.query, self.max_items, self.ref = cfg, query, max_items, ref
+        self.limit = limit
+        self.max_string = max_string_chars or cfg.max_string_chars
+        self.question: Question | None = parse_question(query) if query else None
         self.dropped = 0
         self.links: dict[str, int] = {}
         self.scorer: Scorer = scorer or BM25Scorer()
@@ -91,8 +109,8 @@ class Crush:
             return self.obj(node)
         if isinstance(node, list):
             return self.array(node)
-        if isinstance(node, str) and len(node) > self.cfg.max_string_chars:
-            keep = self.cfg.max_string_chars // 2
+        if isinstance(node, str) and len(node) > self.max_string:
+            keep = self.max_string // 2
             self.dropped += 1
             return f"{node[:keep]}…[headroom: {len(node) - keep} chars cut; ref={self.ref}]"
         return node
@@ -120,7 +138,7 @@ class Crush:
     def _is_collection(self, node: dict[str, Any]) -> bool:
         """Records keyed by id ({"id1": {...}, "id2": {...}}): as long as an array would be cut."""
         n = len(node)
-        if n <= self.max_items or n < self.cfg.min_items_to_analyze:
+        if n <= self._cap() or n < self.cfg.min_items_to_analyze:
             return False
         return sum(isinstance(v, dict) for v in node.values()) >= 0.9 * n
 
@@ -128,15 +146,23 @@ class Crush:
         keys = list(node)
         values = [node[k] for k in keys]
         texts = [f"{k} {orjson.dumps(v).decode()}" for k, v in zip(keys, values, strict=True)]
-        kept, verbatim = self._select(values, texts)
-        verbatim |= {i for i, k in enumerate(keys) if self._names(k)}
+        named = {i for i, k in enumerate(keys) if self._names(k)}
+        table = Table(values)
+        plan = self._plan(values, texts, table, named)
+        if plan is None:
+            return {k: self.walk(v) for k, v in node.items()}
+        kept, verbatim = plan
         verbatim = {i for i in verbatim if not self._holds_long_collection(values[i])}
-        kept = sorted(set(kept) | verbatim)
         out = {keys[i]: values[i] if i in verbatim else self.walk(values[i]) for i in kept}
         if len(kept) < len(keys):
-            dropped = len(keys) - len(kept)
-            self.dropped += dropped
-            out[TRUNCATED] = {"count": dropped, "of": len(keys), "ref": self.ref}
+            kept_set = set(kept)
+            omitted = [i for i in range(len(keys)) if i not in kept_set]
+            self.dropped += len(omitted)
+            marker: dict[str, Any] = {"count": len(omitted), "of": len(keys), "ref": self.ref}
+            stats = column_stats(table, omitted)
+            if stats:
+                marker["omitted_stats"] = stats
+            out[TRUNCATED] = marker
         return out
 
     def _select(self, items: list[Any], texts: list[str]) -> tuple[list[int], set[int]]:
@@ -144,7 +170,7 @@ class Crush:
             items,
             texts,
             query=self.query,
-            max_items=self.max_items,
+            max_items=self._cap(),
             keep_first=self.cfg.keep_first,
             keep_last=self.cfg.keep_last,
             preserve_errors=self.cfg.preserve_errors,
@@ -160,7 +186,7 @@ class Crush:
         while stack:
             value = stack.pop()
             if isinstance(value, list):
-                if len(value) > self.max_items:
+                if len(value) > self._cap():
                     return True
                 stack.extend(v for v in value if isinstance(v, (dict, list)))
             elif isinstance(value, dict):
@@ -192,7 +218,7 @@ class Crush:
 
     def array(self, items: list[Any]) -> list[Any]:
         n = len(items)
-        if n <= self.max_items or n < self.cfg.min_items_to_analyze:
+        if n <= self._cap() or n < self.cfg.min_items_to_analyze:
             if not any(isinstance(v, (dict, list)) for v in items):
                 return [self.walk(v) for v in items]
             keep = {
@@ -202,14 +228,84 @@ class Crush:
             }
             return [v if i in keep else self.walk(v) for i, v in enumerate(items)]
         texts = [orjson.dumps(v).decode() for v in items]
-        kept, verbatim = self._select(items, texts)
+        table = Table(items)
+        plan = self._plan(items, texts, table)
+        if plan is None:
+            return [self.walk(v) for v in items]
+        kept, verbatim = plan
         verbatim = {i for i in verbatim if not self._holds_long_collection(items[i])}
         out = [items[i] if i in verbatim else self.walk(items[i]) for i in kept]
         if len(kept) < n:
             kept_set = set(kept)
             omitted = [i for i in range(n) if i not in kept_set]
             self.dropped += len(omitted)
-            out.append(
-                {TRUNCATED: len(omitted), "of": n, "omitted": ranges(omitted), "ref": self.ref}
-            )
+            marker: dict[str, Any] = {
+                TRUNCATED: len(omitted),
+                "of": n,
+                "omitted": ranges(omitted),
+                "ref": self.ref,
+            }
+            stats = column_stats(table, omitted)
+            if stats:
+                marker["omitted_stats"] = stats
+            out.append(marker)
         return out
+
+    def _cap(self) -> int:
+        return self.max_items if self.limit is None else min(self.max_items, self.limit)
+
+    def _plan(
+        self,
+        items: list[Any],
+        texts: list[str],
+        table: Table,
+        named: set[int] | frozenset[int] = frozenset(),
+    ) -> tuple[list[int], set[int]] | None:
+        """(sorted indices kept, the subset kept verbatim), or None: keep every item (the
+        question aggregates over all of them, or asks for an extreme it cannot place)."""
+        n = len(items)
+        question = self.question
+        sel = (
+            select_rows(question, table)
+            if question is not None
+            else Selection(frozenset(), False, False)
+        )
+        needs_all = question is not None and (
+            sel.unresolved or (question.aggregate and not sel.narrowed and not named)
+        )
+        if needs_all and self.limit is None:
+            return None
+        kept, verbatim = self._select(items, texts)
+        chosen = set(sel.rows) | set(named)
+        if chosen:
+            verbatim |= chosen
+            if question is not None and question.aggregate:
+                # every selected row, errors, head and tail: nothing else is needed
+                ends = set(range(min(self.cfg.keep_first, n)))
+                ends |= set(range(max(0, n - self.cfg.keep_last), n))
+                errors = {i for i in verbatim if is_error_item(items[i], texts[i])}
+                kept = sorted(chosen | ends | errors)
+            else:
+                kept = sorted(set(kept) | chosen)
+        if self.limit is not None and len(kept) > self.limit:
+            kept = self._prioritised(items, texts, kept, verbatim, chosen)
+            verbatim &= set(kept)
+        return kept, verbatim
+
+    def _prioritised(
+        self,
+        items: list[Any],
+        texts: list[str],
+        kept: list[int],
+        verbatim: set[int],
+        chosen: set[int],
+    ) -> list[int]:
+        """At most ``limit`` of ``kept``: errors, then the question's rows, then head and
+        tail, then the rest (each group in array order)."""
+        n = len(items)
+        limit = self.limit or 0
+        errors = [i for i in kept if is_error_item(items[i], texts[i])]
+        asked = [i for i in kept if i in chosen or i in verbatim]
+        ends = [i for i in kept if i < self.cfg.keep_first or i >= n - self.cfg.keep_last]
+        order = list(dict.fromkeys([*errors, *asked, *ends, *kept]))
+        return sorted(order[:limit])

@@ -32,8 +32,9 @@ import orjson
 _DIFF_HEADER = re.compile(r"^diff --(?:git|cc|combined) \S", re.M)
 _HUNK = re.compile(r"^@@@? (?:-\d+(?:,\d+)? )+\+\d+(?:,\d+)? @@@?", re.M)
 
-# "at pkg.Class.method(File.java:12)" / "at X.Y() in f.cs:line 3" / "at fn (file.js:3:14)"
-_AT_FRAME = r"[ \t]+at (?:[\w$.<>/]+\.[\w$<>]+\([^)\n]*\)|[^\n]*?\(?[^\s()]+:\d+:\d+\)?)[^\n]*"
+# "at pkg.Class.method(File.java:12)" / Maven's "at pkg.Class.method (File.java:12)" /
+# "at X.Y() in f.cs:line 3" / "at fn (file.js:3:14)"
+_AT_FRAME = r"[ \t]+at (?:[\w$.<>/]+\.[\w$<>]+ ?\([^)\n]*\)|[^\n]*?\(?[^\s()]+:\d+:\d+\)?)[^\n]*"
 _TRACE_PATTERNS = (
     # Python (plain and IPython): the header, then a frame within the next lines.
     re.compile(

@@ -14,9 +14,12 @@ import math
 import re
 from collections import Counter
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..relevance import Scorer
+
+if TYPE_CHECKING:
+    from ._conditions import Table
 
 _ERROR_TEXT = re.compile(
     r"\b(?:error|errors|exception|traceback|fatal|failed|failure|panic|critical|denied|"
@@ -179,3 +182,35 @@ def select(
         for k in range(1, max_items - len(keep) + 1):
             keep.add(min(n - 1, int(k * step)))
     return sorted(keep), verbatim
+
+
+MAX_STAT_COLUMNS = 16  # numeric columns described in a marker, at most
+
+
+def column_stats(table: Table, omitted: Sequence[int]) -> dict[str, dict[str, float]]:
+    """For each numeric column of ``table`` (numbers or numeric strings such as ``1,234``
+    in most of its filled cells), the count / min / max / sum of its values over the
+    ``omitted`` rows: what a count or a total over the cut rows needs. Scalar arrays
+    have one column, ``"values"``."""
+    out: dict[str, dict[str, float]] = {}
+    for col in table.columns.values():
+        if not col.numeric:
+            continue
+        values = col.numbers
+        cut = [values[i] for i in omitted if i in values]
+        if not cut:
+            continue
+        out[col.name or "values"] = {
+            "count": len(cut),
+            "min": _plain(min(cut)),
+            "max": _plain(max(cut)),
+            "sum": _plain(math.fsum(cut)),
+        }
+        if len(out) >= MAX_STAT_COLUMNS:
+            break
+    return out
+
+
+def _plain(x: float) -> float:
+    """An int when whole, else rounded to 6 decimals (no float noise in the marker)."""
+    return int(x) if x.is_integer() and abs(x) < 2**53 else round(x, 6)

@@ -64,7 +64,7 @@ _LINE_RE = re.compile(  # [ \t], never \s: a pattern must not run across blank l
     r"[\d\-]{5,10} [\d:.]{8,15}[ \t]+\d+[ \t]+\d+[ \t]+(?P<tt>[VDIWEFA]) "  # logcat threadtime
     r"|(?:[\d\-]{5,10} [\d:.]{8,15}[ \t]+)?(?P<br>[VDIWEFA])/[^\s(:]+[ \t]*[(:]"  # brief
     r"|(?P<err>"
-    r"[ \t]+at [\w$.<>/]+\("  # JVM / JS stack frame
+    r"[ \t]+at [\w$.<>/]+ ?\("  # JVM / JS stack frame
     r"|[ \t]*Caused by:|[ \t]*\.\.\. \d+ more\b"
     r"|Traceback \(most recent call last\)|[ \t]+File \"[^\"\n]+\", line \d+"  # Python
     r"|panic:|goroutine \d+ \["  # Go

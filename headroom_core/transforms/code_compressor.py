@@ -269,7 +269,7 @@ class CodeCompressor:
         limit = (1 - MIN_SAVING) * before
         if ctx.count(_render(listing, chosen, style, _PLACEHOLDER_REF)) > limit:
             return None
-        ref = ctx.store.put(text, tool=ctx.tool_name, kind="code")
+        ref = ctx.keep(text, "code")
         out = _render(listing, chosen, style, ref)
         if ctx.count(out) > limit:
             return None

@@ -18,6 +18,12 @@ letters), failures, exceptions and stack frames plus :data:`CONTEXT` lines aroun
 error report, the first :data:`HEAD` and last :data:`TAIL` lines, and marker lines. All
 of these are kept again when the output is compressed again, so a second pass cuts
 nothing (idempotent). ``detect`` is the router's job; ``compress`` does not call it.
+
+A budget (``ctx.budget_tokens``) is a hard cap: when the grouped text is still over it,
+the log is cut by lines with :func:`._cut.cut_to_budget` (errors with their context,
+lines matching the query, head and tail go last; then one line of each template).
+Text reaching this compressor through the router has had its escape sequences and
+carriage-return redraws resolved (:mod:`._terminal`); the ref gives back the original.
 """
 
 from __future__ import annotations
@@ -32,6 +38,7 @@ import orjson
 
 from . import _templates as tpl
 from ._content import Compressed
+from ._cut import cut_to_budget
 
 if TYPE_CHECKING:
     from ._content import ContentContext
@@ -62,7 +69,14 @@ _LEVEL_RE = re.compile(  # upper case, bracketed, or "Info:" / "Info   " (not pr
 )
 _BUILD_RE = re.compile(  # build, install and test runners, matched at the start of a line
     r"^(?:\[\s*\d+%\]|\[\d+/\d+\]|#\d+ |Step \d+/\d+|> Task :|make(?:\[\d+\])?:"
-    r"|npm (?:ERR|WARN|notice)|={3,}|-- |--- (?:PASS|FAIL)|=== RUN|ok\s|PASS\b|FAIL\b"
+    r"|npm (?:ERR|WARN|notice|http|info|verb|sill|timing|error|warn)\b|={3,}|-- "
+    r"|--- (?:PASS|FAIL)|=== RUN|ok\s|PASS\b|FAIL\b|\s*(?:PASS|FAIL) \S"
+    r"|\s*[\u2713\u2714\u2715\u2717\u00d7\u25cb\u25cf\u2022] "  # jest / mocha: ✓ ✕ ○ ●
+    r"|\s+at [\w$.<>/]+ ?\(|\s*Caused by: |\s+\.\.\. \d+ more|==> \S|Generated \S+ app"
+    r"|(?:info|warn|warning|error|debug|verbose|silly):\s"  # winston / npmlog style levels
+    r"|\(node:\d+\) \w*Warning|\s+\d+\) test |\s+(?:code|left|right|stacktrace):"  # node, ExUnit
+    r"|Running ExUnit|Finished in [\d.]+ |\d+ (?:tests?|doctests?), \d+ failures?"
+    r"|\s+\(\w+ [\d.]+\) \S+:\d+:"  # Elixir stack frame "(phoenix 1.8.3) lib/x.ex:12:"
     r"|(?:Get|Hit|Ign|Err):\d+ |Setting up |Unpacking |Selecting previously"
     r"|Requirement already satisfied|Successfully (?:installed|built)"
     r"|\s*(?:Compiling|Building|Linking|Downloading|Installing|Collecting|Running|Finished"
@@ -103,20 +117,33 @@ class LogCompressor:
 
     def compress(self, text: str, ctx: ContentContext) -> Compressed | None:
         lines = text.splitlines(keepends=True)  # numbered as headroom_retrieve numbers them
-        if len(lines) < MIN_LINES:
-            return None
-        before = ctx.count(text)
-        if before < ctx.config.min_tokens_to_crush:
+        budget = ctx.budget_tokens
+        before = ctx.count(text) if budget is None else ctx.estimate(text)
+        if budget is not None and before <= budget and ctx.count(text) <= budget:
+            budget = None  # fits: the usual rules decide
+        if budget is None and (len(lines) < MIN_LINES or before < ctx.config.min_tokens_to_crush):
             return None
         plan = _plan("\n".join(text.splitlines()))
-        if not plan.cuts or plan.kept_chars > (1 - MIN_SAVING) * len(text):
+        out: str | None = None
+        ref = ""
+        if plan.cuts and plan.kept_chars <= (1 - MIN_SAVING) * len(text):
+            ref = ctx.keep(text, "log")
+            out = _render(lines, plan, ref)
+            tokens = ctx.count(out)
+            if tokens > (1 - MIN_SAVING) * before:
+                out = None
+            elif budget is None or tokens <= budget:
+                dropped = sum(len(cut.lines) for cut in plan.cuts)
+                return Compressed(text=out, lossy=True, refs=(ref,), dropped=dropped)
+        if budget is None:
             return None
-        ref = ctx.store.put(text, tool=ctx.tool_name, kind="log")
-        out = _render(lines, plan, ref)
-        if ctx.count(out) > (1 - MIN_SAVING) * before:
-            return None
-        dropped = sum(len(cut.lines) for cut in plan.cuts)
-        return Compressed(text=out, lossy=True, refs=(ref,), dropped=dropped)
+        # Over the budget even grouped: cut by lines, errors, query matches, head and tail
+        # last, then one line of each template (those the plan keeps).
+        ref = ref or ctx.keep(text, "log")
+        cut_lines = {i for cut in plan.cuts for i in cut.lines}
+        kept = (i for i in range(len(lines)) if i not in cut_lines)
+        cut = cut_to_budget(text, budget, ctx.count, ref, query=ctx.query, extra=kept)
+        return Compressed(text=cut.text, lossy=True, refs=(ref,), dropped=cut.dropped)
 
 
 @dataclass(frozen=True, slots=True)

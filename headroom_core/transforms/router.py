@@ -1,9 +1,15 @@
-"""Route each tool output to the compressor for its content type.
+"""Route each tool output to the compressor for its content type; cut it to a budget.
 
 Order matters: the first compressor whose ``detect`` fires gets the text; if it declines
 (returns None) the text stays as it is. Diffs and stack traces are never cut: they go
 to no compressor. Tools in ``never_compress_tools`` are skipped; ``tool_profiles`` may set
-``max_tokens`` (a per-call budget) and the SmartCrusher item cap per tool.
+``max_tokens`` (a per-call budget, a hard cap) and the SmartCrusher item cap per tool.
+Terminal output is normalised and file views keep every line (see :mod:`._tool_outputs`).
+
+Two public calls for one text: :func:`compress_text` (what ``compress()`` does to a tool
+output, ``budget`` optional) and :func:`fit_text` (the context fitters' primitive: with
+the request's own token counter, always a :class:`Routed`, at most ``budget_tokens``
+tokens unless ``fits`` says it could not be done).
 """
 
 from __future__ import annotations
@@ -14,7 +20,7 @@ from typing import TYPE_CHECKING
 
 from ._base import Transform
 from ._content import ContentCompressor, ContentContext
-from ._tool_outputs import compress_tool_outputs, route
+from ._tool_outputs import Routed, compress_tool_outputs, route
 
 if TYPE_CHECKING:
     from ..ccr import OriginalStore
@@ -98,7 +104,13 @@ class ToolOutputRouter(Transform):
 
     def compress_text(self, text: str, ctx: ContentContext) -> tuple[str, str] | None:
         """(compressor name, new text) or None to keep ``text``. Lossy cuts are counted
-        in the TOIN."""
+        in the TOIN. With ``ctx.budget_tokens`` set, see :meth:`route`."""
+        routed = self.route(text, ctx)
+        return None if routed is None else (routed.compressor, routed.text)
+
+    def route(self, text: str, ctx: ContentContext) -> Routed | None:
+        """``text`` compressed for its type, or None to keep it. With ``ctx.budget_tokens``
+        set, at most that many tokens (``Routed.fits`` False when that cannot be done)."""
         return route(text, ctx, self.compressors)
 
     def apply(self, messages: list[Message], ctx: TransformContext) -> list[Message]:
@@ -110,9 +122,11 @@ class CompressedText:
     """What :func:`compress_text` made of one text."""
 
     text: str
-    compressor: str  # the compressor that changed it ("smart_crusher", "log", ...)
+    compressor: str  # what changed it ("smart_crusher", "log", ..., "terminal", "cut")
     tokens_before: int
     tokens_after: int
+    lossy: bool = False  # True when something was cut (its refs retrieve the original)
+    fits: bool = True  # False only when a budget was given and could not be met
 
 
 def compress_text(
@@ -130,10 +144,10 @@ def compress_text(
     :func:`~headroom_core.compress` does inside a request; None when nothing would change.
 
     ``query`` ranks what a lossy cut keeps; ``tool`` selects the tool's profile and what was
-    learned about it; ``budget`` caps the output in tokens (as a tool profile's
-    ``max_tokens``); ``store`` keeps the originals of lossy cuts (default: the process's
-    store); ``model`` picks the token counter. Errors propagate: callers that must not fail
-    wrap the call in :func:`~headroom_core.boundary.fail_open`.
+    learned about it; ``budget`` caps the output in tokens, a hard cap (as a tool profile's
+    ``max_tokens``: check ``fits``); ``store`` keeps the originals of lossy cuts (default:
+    the process's store); ``model`` picks the token counter. Errors propagate: callers that
+    must not fail wrap the call in :func:`~headroom_core.boundary.fail_open`.
     """
     from ..config import SmartCrusherConfig
     from ..toin import get_toin
@@ -147,10 +161,55 @@ def compress_text(
     ctx = ContentContext(
         count, cfg, router.store, query, tool, budget, learned_fields=get_toin().fields_for(tool)
     )
-    routed = router.compress_text(text, ctx)
-    if routed is None or routed[1] == text:
+    routed = router.route(text, ctx)
+    if routed is None or routed.text == text:
         return None
-    return CompressedText(routed[1], routed[0], count(text), count(routed[1]))
+    after = routed.tokens if routed.tokens is not None else count(routed.text)
+    return CompressedText(
+        routed.text, routed.compressor, count(text), after, routed.lossy, routed.fits
+    )
 
 
-__all__ = ["COMPRESSORS", "CompressedText", "ToolOutputRouter", "compress_text"]
+def fit_text(
+    text: str,
+    budget_tokens: int,
+    *,
+    count: Callable[[str], int],
+    query: str | None = None,
+    tool_name: str | None = None,
+    config: SmartCrusherConfig | None = None,
+    store: OriginalStore | None = None,
+) -> Routed:
+    """``text`` (one tool output) compressed for its type and cut to at most
+    ``budget_tokens`` tokens by ``count`` (the request's own counter); the primitive a
+    context fitter calls to make an oversize request fit. Check ``fits``: False only when
+    the budget is too small for a single marker line. Everything cut is stored under the
+    refs its markers name (``store``, default: the process's store of originals)."""
+    from ..config import SmartCrusherConfig
+    from ..toin import get_toin
+
+    cfg = config or SmartCrusherConfig()
+    router = ToolOutputRouter(cfg, store=store)
+    ctx = ContentContext(
+        count,
+        cfg,
+        router.store,
+        query,
+        tool_name,
+        budget_tokens,
+        learned_fields=get_toin().fields_for(tool_name),
+    )
+    routed = router.route(text, ctx)
+    if routed is None:
+        return Routed(text, "none", False, (), count(text), True)
+    return routed
+
+
+__all__ = [
+    "COMPRESSORS",
+    "CompressedText",
+    "Routed",
+    "ToolOutputRouter",
+    "compress_text",
+    "fit_text",
+]

@@ -45,6 +45,7 @@ UBIQUITOUS = 0.8  # query terms found in this share of results do not discrimina
 MIN_SAVING = 0.10  # below this fraction of tokens saved, leave the text alone
 MAX_LISTED_FILES = 20  # files named in the summary of wholly dropped files
 _SHRINK_ROUNDS = 4  # attempts at meeting a token budget
+_SAMPLE_CHARS = 64_000  # detect() checks this much of a longer text first
 
 _MARKER_RE = re.compile(r"(?m)^ *\[\.\.\. \d+ more (?:match|entr)[^\]\n]*; ref=")
 _MARKER_CHARS = 56  # "  [... 1 more match in this file; ref=0123456789abcdef]" and newline
@@ -75,6 +76,8 @@ class SearchCompressor:
     name = "search"
 
     def detect(self, text: str) -> bool:
+        if len(text) > _SAMPLE_CHARS:  # a long text: judged by its head (compress re-parses)
+            return is_search_output(text[: text.rfind("\n", 0, _SAMPLE_CHARS)])
         return is_search_output(text)
 
     def compress(self, text: str, ctx: ContentContext) -> Compressed | None:
@@ -96,7 +99,7 @@ class SearchCompressor:
         order = _priority(listing, scores)
         max_units = MAX_KEPT if many else len(listing.units)
         limit = float(budget) if budget is not None else float("inf")
-        ref = _planned_ref(text)
+        ref = ctx.planned_ref(text)
         kept, out, tokens = set(), "", before
         for _ in range(_SHRINK_ROUNDS):
             kept = _select(listing, order, max_units, limit, ratio)
@@ -109,21 +112,13 @@ class SearchCompressor:
             return None
         if budget is not None and tokens > budget:
             ctx.notes.append(f"search: {tokens} tokens, over the budget of {budget}")
-        stored = ctx.store.put(text, tool=ctx.tool_name, kind="search")
+        stored = ctx.keep(text, "search")
         if stored != ref:  # a store with its own kind of ref
             ref, out = stored, _render(listing, kept, stored)
             if ctx.count(out) >= before:
                 return None
         dropped = sum(u.matches for i, u in enumerate(listing.units) if i not in kept)
         return Compressed(text=out, lossy=True, refs=(ref,), dropped=dropped)
-
-
-def _planned_ref(text: str) -> str:
-    """The ref the store will give ``text`` (ccr refs are content hashes), so that the
-    original is stored only once the cut is known to be worth it."""
-    from ..ccr import ref_for  # here: ccr's import is not needed until something is cut
-
-    return ref_for(text)
 
 
 def _lossless(full: str, full_tokens: int, before: int) -> Compressed | None:

@@ -1,13 +1,20 @@
 """SmartCrusher: compress JSON tool outputs, lossless first, lossy only when it pays.
 
 1. Lossless: compact JSON, then the table / constant-column / repeat forms of
-   :mod:`~headroom_core.transforms.json_codec` where they have fewer tokens.
-2. Lossy, only when the compact text is over ``min_tokens_to_crush``: arrays longer than
-   ``max_items_after_crush`` keep the items chosen by :mod:`~._select` (errors, query
-   matches, anomalies, change points, head, tail, evenly spaced fill), in order, and end
-   with a marker ``{"__headroom_truncated": N, "of": M, "omitted": "3-250,252-990",
-   "ref": "<ref>"}``; strings over ``max_string_chars`` are cut with a marker naming the
-   ref. The whole original is stored in the reversible store under that ref.
+   :mod:`~headroom_core.transforms.json_codec` where they have fewer tokens. A document
+   whose lossless form is under ``lossless_below_tokens`` is never cut.
+2. Lossy, above it, and only where it pays (at least :data:`LOSSY_MIN_GAIN` fewer tokens
+   than the lossless form): arrays longer than ``max_items_after_crush`` keep every row
+   the question's conditions select (:mod:`._conditions`), the items chosen by
+   :mod:`._select` (errors, query matches, anomalies, change points, head, tail, evenly
+   spaced fill), in order, and end with a marker ``{"__headroom_truncated": N, "of": M,
+   "omitted": "3-250,252-990", "ref": "<ref>", "omitted_stats": {...}}``; strings over
+   ``max_string_chars`` are cut with a marker naming the ref. The whole original is
+   stored in the reversible store under that ref.
+3. A budget (``ctx.budget_tokens``: a tool profile's ``max_tokens`` or the caller's) is a
+   hard cap: over it, cuts go further (fewer items per array, shorter strings; errors,
+   the question's rows, head and tail go last) for up to :data:`BUDGET_ROUNDS` rounds.
+   What still does not fit is the router's to cut (:func:`~.router.fit_text`).
 
 The output is never more tokens than compact JSON of the same data. Called directly,
 ``SmartCrusher().crush(data, query)`` returns a :class:`CrushResult` with the compressed
@@ -34,6 +41,10 @@ if TYPE_CHECKING:
     from ..messages import Message
     from ..relevance import Scorer
     from ._base import TransformContext
+
+
+LOSSY_MIN_GAIN = 0.10  # a lossy cut is made only if it saves this share over the lossless form
+BUDGET_ROUNDS = 6  # attempts at meeting a hard budget before the router's generic cut
 
 
 def _dumps(data: Any) -> str:
@@ -114,28 +125,87 @@ class SmartCrusher(Transform):
         (compact JSON of ``data`` when only parsed data was given)."""
         if json_codec.has_reserved_keys(data):
             return None
+        cfg = self.config
         try:
             compact = _dumps(data)
         except orjson.JSONEncodeError:  # an integer beyond 64 bits: left to JSONCompactor
             return None
         compact_tokens = ctx.count(compact)
+        text, tokens = self._lossless(data, compact, ctx, compact_tokens)
         budget = ctx.budget_tokens
-        over = compact_tokens > self.config.min_tokens_to_crush
-        if over or (budget is not None and compact_tokens > budget):
-            ref = ctx.store.put(original or compact, tool=ctx.tool_name, kind="json")
-            max_items = self._max_items(ctx.tool_name)
-            crush = Crush(self.config, ctx.query, max_items, ref, self.scorer, ctx.learned_fields)
-            cut = crush.run(data)
-            if crush.dropped:
-                cut_text, cut_tokens = self._lossless(cut, _dumps(cut), ctx)
-                # A cut must beat compact JSON clearly, or the lossless forms, to be made:
-                # markers that cost more than they save are never sent.
-                if cut_tokens < 0.9 * compact_tokens or cut_tokens < min(
-                    compact_tokens, self._lossless(data, compact, ctx, compact_tokens)[1]
-                ):
-                    return Compressed(cut_text, True, (ref,), crush.dropped)
-        text, _ = self._lossless(data, compact, ctx, compact_tokens)
-        return Compressed(text, False)
+        over = tokens >= cfg.lossless_below_tokens and compact_tokens > cfg.min_tokens_to_crush
+        if not over and (budget is None or tokens <= budget):
+            return Compressed(text, False)
+        from ..ccr import ref_for
+
+        source = ctx.original if ctx.original is not None else (original or compact)
+        ref = ref_for(source)
+        best: tuple[str, int, int] | None = None  # text, tokens, dropped
+        if over:
+            cut = self._cut(data, ctx, ref, self._max_items(ctx.tool_name))
+            if cut is not None and cut[1] < (1 - LOSSY_MIN_GAIN) * tokens:
+                best = cut
+        if budget is not None and (best[1] if best else tokens) > budget:
+            best = self._fit(data, ctx, ref, budget, best)
+        if best is None:
+            return Compressed(text, False)
+        stored = ctx.store.put(source, tool=ctx.tool_name, kind="json")
+        if stored != ref:  # a store with refs of its own
+            best = best[0].replace(ref, stored), best[1], best[2]
+        return Compressed(best[0], True, (stored,), best[2])
+
+    def _cut(
+        self,
+        data: Any,
+        ctx: ContentContext,
+        ref: str,
+        max_items: int,
+        limit: int | None = None,
+        max_string_chars: int | None = None,
+    ) -> tuple[str, int, int] | None:
+        """One lossy pass: (text, tokens, items dropped), or None when nothing was cut."""
+        crush = Crush(
+            self.config,
+            ctx.query,
+            max_items,
+            ref,
+            self.scorer,
+            ctx.learned_fields,
+            limit=limit,
+            max_string_chars=max_string_chars,
+        )
+        cut = crush.run(data)
+        if not crush.dropped:
+            return None
+        text, tokens = self._lossless(cut, _dumps(cut), ctx)
+        return text, tokens, crush.dropped
+
+    def _fit(
+        self,
+        data: Any,
+        ctx: ContentContext,
+        ref: str,
+        budget: int,
+        best: tuple[str, int, int] | None,
+    ) -> tuple[str, int, int] | None:
+        """Cut harder until the text is within ``budget`` (or the rounds run out): fewer
+        items per array, shorter strings. Returns the smallest attempt."""
+        items = self._max_items(ctx.tool_name)
+        chars = self.config.max_string_chars
+        tokens = best[1] if best else ctx.count(_dumps(data))
+        for _ in range(BUDGET_ROUNDS):
+            share = budget / max(tokens, 1)
+            items = max(1, min(items - 1, int(items * share * 0.9)))
+            chars = max(64, min(chars - 1, int(chars * share * 0.9)))
+            cut = self._cut(data, ctx, ref, items, limit=items, max_string_chars=chars)
+            if cut is None:
+                break
+            if best is None or cut[1] < best[1]:
+                best = cut
+            tokens = cut[1]
+            if tokens <= budget or (items == 1 and chars == 64):
+                break
+        return best
 
     def _lossless(
         self, data: Any, compact: str, ctx: ContentContext, compact_tokens: int | None = None
@@ -152,7 +222,9 @@ class SmartCrusher(Transform):
     def apply(self, messages: list[Message], ctx: TransformContext) -> list[Message]:
         """The pipeline step (``TransformPipeline([SmartCrusher(), ...])``): JSON tool
         outputs only, through the same code as the router."""
-        return compress_tool_outputs(messages, ctx, [self], self.config, self.store)
+        return compress_tool_outputs(
+            messages, ctx, [self], self.config, self.store, every_text=False
+        )
 
 
 __all__ = ["CrushResult", "Omission", "SmartCrusher"]

@@ -98,7 +98,7 @@ class TextCompressor:
         must = _must_keep(sentences, units, ctx.query)
         scores = _scores(sentences, units, ctx.query)
         order = _priority(units, sentences, scores, must)
-        ref = _planned_ref(text)
+        ref = ctx.planned_ref(text)
         marker_tokens = ctx.count(_marker(10, ref))
         ratio = before / len(text)
         target = float(limit)
@@ -114,21 +114,13 @@ class TextCompressor:
             return None
         if tokens > limit:
             ctx.notes.append(f"text: {tokens} tokens, over the budget of {limit}")
-        stored = ctx.store.put(text, tool=ctx.tool_name, kind="text")
+        stored = ctx.keep(text, "text")
         if stored != ref:  # a store with its own kind of ref
             ref, out = stored, _render(text, units, kept, stored)
             if ctx.count(out) >= before:
                 return None
         dropped = len(units) - len(kept)
         return Compressed(text=out, lossy=True, refs=(ref,), dropped=dropped)
-
-
-def _planned_ref(text: str) -> str:
-    """The ref the store will give ``text`` (ccr refs are content hashes), so that the
-    original is stored only once the cut is known to be worth it."""
-    from ..ccr import ref_for  # here: ccr's import is not needed until something is cut
-
-    return ref_for(text)
 
 
 # ---- segmentation ------------------------------------------------------------------------

@@ -23,7 +23,7 @@ from typing import Any
 from _json_query import build_query, error_strings
 
 DATA_DIR = Path(__file__).resolve().parents[2].parent / "shared" / "data"
-FAMILIES = ("json", "logs", "conversations")
+FAMILIES = ("json", "tables", "logs", "build_logs", "conversations")
 MIN_JSON_BYTES = 2048
 SYSTEM_PROMPT = (
     "You are an operations assistant. Use the tools to look things up, then answer "
@@ -71,13 +71,32 @@ class LogFacts:
 
 
 @dataclass(frozen=True, slots=True)
+class TableFacts:
+    """A table question: the rows, the rows holding the answer, the checker's rows."""
+
+    original: list[dict[str, Any]]  # the parsed table (JSON array of row objects)
+    answers: tuple[str, ...]
+    answer_rows: tuple[int, ...]  # rows with a cell holding an answer (empty: none does)
+    computed: bool  # a number the question computes (how many / total / ...), not read
+    kind: str  # the data set's tag: "lookup" or "aggregate_or_compare"
+    selected: tuple[int, ...] | None  # rows the checker says the conditions select
+
+
+@dataclass(frozen=True, slots=True)
+class BuildLogFacts:
+    """The error lines of a build log, as a terminal shows them (escapes resolved)."""
+
+    errors: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
 class Case:
     family: str
     group: str  # data set (json), system (logs) or agent source (conversations)
     name: str
     messages: list[dict[str, Any]]
     query: str | None  # the user's question, passed to compressors that accept one
-    facts: JsonFacts | LogFacts | None = None
+    facts: JsonFacts | TableFacts | LogFacts | BuildLogFacts | None = None
     synthetic: bool = False
     notes: tuple[str, ...] = field(default_factory=tuple)
 
@@ -186,9 +205,60 @@ def load_conversation_cases(data_dir: Path) -> list[Case]:
     return cases
 
 
+def load_table_cases(data_dir: Path) -> list[Case]:
+    """One case per WikiTableQuestions question: the table is a query_table tool's result."""
+    from _table_check import answer_rows, checker_rows, is_computed
+
+    folder = data_dir / "table_qa_wikitablequestions"
+    path = folder / "questions.jsonl"
+    if not path.exists():
+        return []
+    cases: list[Case] = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        q = json.loads(line)
+        text = (folder / q["table_file"]).read_text(encoding="utf-8")
+        rows = json.loads(text)
+        answers = tuple(str(a) for a in q["answers"])
+        facts = TableFacts(
+            rows,
+            answers,
+            tuple(answer_rows(rows, answers)),
+            is_computed(q["question"], answers),
+            q["kind"],
+            checker_rows(q["question"], rows),
+        )
+        args = {"table": q["upstream_table"]}
+        messages = agent_request(q["question"], "query_table", args, text)
+        cases.append(Case("tables", q["kind"], q["id"], messages, q["question"], facts))
+    return cases
+
+
+BUILD_LOG_DIR = Path(__file__).resolve().parents[1] / "data" / "build_logs"
+BUILD_QUESTION = "The build failed. Which errors and failures does this output report, and why?"
+
+
+def load_build_log_cases(_data_dir: Path) -> list[Case]:
+    """The real colour build and test logs kept in the repository (tests/data/build_logs,
+    see NOTE.md there), each the output of a run_build tool call."""
+    from _build_log_check import error_lines
+
+    cases: list[Case] = []
+    for path in sorted(BUILD_LOG_DIR.glob("*.log")):
+        with path.open(encoding="utf-8", newline="") as fh:
+            text = fh.read()
+        args = {"log": path.name}
+        messages = agent_request(BUILD_QUESTION, "run_build", args, text)
+        tool = path.stem.split("_", 1)[0]
+        facts = BuildLogFacts(tuple(error_lines(text)))
+        cases.append(Case("build_logs", tool, path.name, messages, BUILD_QUESTION, facts))
+    return cases
+
+
 LOADERS: dict[str, Callable[[Path], list[Case]]] = {
     "json": load_json_cases,
+    "tables": load_table_cases,
     "logs": load_log_cases,
+    "build_logs": load_build_log_cases,
     "conversations": load_conversation_cases,
 }
 

@@ -29,9 +29,16 @@ RETENTION_COLUMNS: dict[str, tuple[tuple[str, str], ...]] = {
         ("query item %", "query"),
         ("query item verbatim %", "verbatim"),
     ),
+    "tables": (
+        ("answer cell %", "answer"),
+        ("lossless %", "lossless"),
+        ("agg. cut: rows kept", "agg_rows"),
+    ),
     "logs": (("warn+ lines %", "important"), ("rare lines %", "rare")),
+    "build_logs": (("error lines %", "errors"), ("no escapes %", "plain")),
     "conversations": (("pairing ok %", "pairing"), ("text unchanged %", "text")),
 }
+COUNT_KEYS = frozenset({"agg_rows"})  # shown as kept/total, not a percentage
 HEADERS = ("method", "cases", "tokens before", "tokens after", "saving % total", "saving % median")
 TIME_HEADERS = ("median ms", "max ms")
 
@@ -99,7 +106,8 @@ def _row(stats: MethodStats, family: str) -> list[str]:
         f"{statistics.median(savings):.1f}" if savings else "n/a",
     ]
     for _title, key in RETENTION_COLUMNS[family]:
-        row.append(_pct(*stats.kept.get(key, (0, 0))))
+        kept, total = stats.kept.get(key, (0, 0))
+        row.append(f"{kept}/{total}" if key in COUNT_KEYS else _pct(kept, total))
     ms = stats.ms or [0.0]
     row += [f"{statistics.median(ms):.2f}", f"{max(ms):.2f}"]
     return row

@@ -20,7 +20,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from _datasets import Case, JsonFacts, LogFacts
+from _datasets import BuildLogFacts, Case, JsonFacts, LogFacts, TableFacts
 
 Count = tuple[int, int]  # (kept, total)
 
@@ -191,11 +191,71 @@ def conversation_retention(
     return Retention({"pairing": (int(pairing_ok), 1), "text": (kept, sum(before.values()))})
 
 
+def _rows_found(value: Any) -> set[str]:
+    """Canonical JSON of every object anywhere in ``value`` (the rows a method kept)."""
+    found: set[str] = set()
+    stack = [value]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, dict):
+            found.add(canonical(node))
+            stack.extend(node.values())
+        elif isinstance(node, list):
+            stack.extend(node)
+    return found
+
+
+def table_retention(
+    facts: TableFacts, messages: Sequence[Mapping[str, Any]], decoded: Mapping[int, Any]
+) -> Retention:
+    """answer: a row holding the answer cell is kept whole (questions whose answer is read
+    from a cell); lossless: the table decodes exactly; agg_rows: an aggregate_or_compare
+    question whose table was cut keeps every row the checker selects (``k/t``)."""
+    tools = tool_texts(messages)
+    index, text = tools[-1]
+    value = decoded.get(index)
+    if value is None:
+        try:
+            value = json.loads(text)
+        except (ValueError, RecursionError):
+            value = None
+    lossless = _decodes_to(text, decoded.get(index), canonical(facts.original))
+    found = _rows_found(value) if value is not None else set()
+
+    def kept(i: int) -> bool:
+        row = facts.original[i]
+        if value is None:  # not JSON: every cell of the row must be in the text
+            return all(_present(str(v), text) for v in row.values() if str(v).strip())
+        return canonical(row) in found
+
+    counts: dict[str, Count] = {"lossless": (int(lossless), 1)}
+    if facts.answer_rows and not facts.computed:
+        counts["answer"] = (int(any(kept(i) for i in facts.answer_rows)), 1)
+    if facts.kind == "aggregate_or_compare" and not lossless and facts.selected is not None:
+        counts["agg_rows"] = (int(all(kept(i) for i in facts.selected)), 1)
+    return Retention(counts)
+
+
+def build_log_retention(facts: BuildLogFacts, messages: Sequence[Mapping[str, Any]]) -> Retention:
+    """errors: error lines present verbatim in what a terminal would show of the output;
+    plain: the output holds no escape sequence (what the model reads is plain text)."""
+    from _build_log_check import screen_lines
+
+    output = "\n".join(t for _, t in tool_texts(messages))
+    shown = set(screen_lines(output))
+    kept = sum(1 for line in facts.errors if line in shown or line in output)
+    return Retention({"errors": (kept, len(facts.errors)), "plain": (int("\x1b" not in output), 1)})
+
+
 def retention(
     case: Case, messages: Sequence[Mapping[str, Any]], decoded: Mapping[int, Any]
 ) -> Retention:
+    if isinstance(case.facts, BuildLogFacts):
+        return build_log_retention(case.facts, messages)
     if isinstance(case.facts, JsonFacts):
         return json_retention(case.facts, messages, decoded)
+    if isinstance(case.facts, TableFacts):
+        return table_retention(case.facts, messages, decoded)
     if isinstance(case.facts, LogFacts):
         return log_retention(case.facts, messages)
     return conversation_retention(case.messages, messages)

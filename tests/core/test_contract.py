@@ -12,6 +12,9 @@ For each transform in the registry, on the bundled example, on the real conversa
 - output tokens never exceed input tokens;
 - the same input gives byte-identical output, and compressing the output changes nothing;
 - the input list and its dicts are not mutated.
+
+The answer-safe paths run through it too: a table over the lossless threshold with a
+question, a colour build log, and an oversize output under a per-tool ``max_tokens``.
 """
 
 from __future__ import annotations
@@ -20,13 +23,20 @@ import copy
 import json
 import re
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from headroom_core import HeadroomConfig, Tokenizer, TransformPipeline, TransformResult
+from headroom_core import (
+    HeadroomConfig,
+    SmartCrusherConfig,
+    Tokenizer,
+    TransformPipeline,
+    TransformResult,
+)
 from headroom_core.messages import content_text, pairing_is_valid
 from headroom_core.transforms import REGISTRY, CacheAligner, RollingWindow, json_codec
 from headroom_core.transforms.smart_crusher import SmartCrusher
@@ -280,3 +290,79 @@ def test_one_failing_tool_output_leaves_the_others_compressed() -> None:
     assert len(result.failures) == 1
     assert result.failures[0].startswith("tool output of message 3 (q): ValueError")
     assert result.transforms_applied == ("smart_crusher:2",)
+
+
+# ---- the answer-safe paths (issue 12): a table over the lossless threshold with a question,
+# a colour build log, an oversize output under a per-tool budget ---------------------------
+
+BUILD_LOGS = Path(__file__).resolve().parents[1] / "data" / "build_logs"
+BUDGET = 600
+BUDGET_CONFIG = HeadroomConfig(
+    smart_crusher=SmartCrusherConfig(tool_profiles={"fetch_logs": {"max_tokens": BUDGET}})
+)
+
+
+def _budget_runs() -> list[tuple[str, Run]]:
+    pipelines = {
+        "tool_outputs": TransformPipeline([REGISTRY["tool_outputs"][1](BUDGET_CONFIG)]),
+        "default": TransformPipeline([make(BUDGET_CONFIG) for _, make in REGISTRY.values()]),
+    }
+    return [
+        (name, lambda msgs, p=p: p.transform(msgs, tokenizer=TOKENIZER, config=BUDGET_CONFIG))
+        for name, p in pipelines.items()
+    ]
+
+
+def _one_call(question: str, tool: str, output: str) -> list[dict[str, Any]]:
+    return [
+        {"role": "system", "content": "You answer from the tool results."},
+        {"role": "user", "content": question},
+        {
+            "role": "assistant",
+            "content": None,
+            "tool_calls": [
+                {"id": "c1", "type": "function", "function": {"name": tool, "arguments": "{}"}}
+            ],
+        },
+        {"role": "tool", "tool_call_id": "c1", "content": output},
+    ]
+
+
+def _race_table(n: int) -> str:
+    riders = [
+        {"Pos": str(i + 1), "Rider": f"Rider {i:03d}", "Team": ("Honda", "Yamaha")[i % 2],
+         "Points": str(max(0, 60 - i))}
+        for i in range(n)
+    ]  # fmt: skip
+    riders[41]["Rider"] = "Sebastian Porto"
+    return json.dumps(riders, indent=2)
+
+
+@pytest.mark.parametrize("name,run", _runs())
+def test_contract_on_a_table_over_the_threshold_with_a_question(name: str, run: Run) -> None:
+    table = _race_table(160)
+    messages = _one_call("who came immediately after sebastian porto?", "query_table", table)
+    out = check_contract(run, messages)
+    if name in ("tool_outputs", "default"):
+        rows = json_codec.decode(json.loads(out[3]["content"]))
+        original = json.loads(table)
+        assert original[41] in rows and original[42] in rows
+        assert "omitted_stats" in out[3]["content"]
+
+
+@pytest.mark.parametrize("name,run", _runs())
+def test_contract_on_a_colour_build_log(name: str, run: Run) -> None:
+    with (BUILD_LOGS / "pytest_tty.log").open(encoding="utf-8", newline="") as fh:
+        log = fh.read()
+    out = check_contract(run, _one_call("why did the tests fail?", "run_tests", log))
+    if name in ("tool_outputs", "default"):
+        assert "\x1b" not in out[3]["content"]
+
+
+@pytest.mark.parametrize("name,run", _budget_runs())
+def test_contract_on_an_oversize_output_with_a_budget(name: str, run: Run) -> None:
+    with (BUILD_LOGS / "npm_install.log").open(encoding="utf-8", newline="") as fh:
+        log = fh.read()
+    assert TOKENIZER.count_text(log) > 20 * BUDGET
+    out = check_contract(run, _one_call("which packages failed?", "fetch_logs", log))
+    assert TOKENIZER.count_text(out[3]["content"]) <= BUDGET

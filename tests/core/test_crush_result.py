@@ -10,7 +10,10 @@ from headroom_core.transforms import CrushResult, Omission
 
 
 def crusher(**cfg: Any) -> SmartCrusher:
-    return SmartCrusher(SmartCrusherConfig(**cfg), MemoryOriginalStore())
+    """Cuts at any size (these tests read the shape of each omission, not the threshold)."""
+    return SmartCrusher(
+        SmartCrusherConfig(**{"lossless_below_tokens": 0, **cfg}), MemoryOriginalStore()
+    )
 
 
 def test_array_cut_is_one_items_omission_naming_the_dropped_positions() -> None:

@@ -94,7 +94,12 @@ def test_query_named_item_is_kept_verbatim_even_when_nested() -> None:
 
 def test_tool_profile_caps_items_and_never_compress_list_is_honoured() -> None:
     data = rows(100)
-    out, _, _ = crush(data, tool="search", tool_profiles={"search": {"max_array_items": 5}})
+    out, _, _ = crush(
+        data,
+        tool="search",
+        tool_profiles={"search": {"max_array_items": 5}},
+        lossless_below_tokens=0,
+    )
     assert len(out) - 1 <= 5
     cfg = HeadroomConfig(smart_crusher=SmartCrusherConfig(never_compress_tools=("read_file",)))
     text = json.dumps(data, indent=2)
@@ -141,13 +146,13 @@ def test_hypermedia_links_pruned_with_marker() -> None:
         "repository": {"id": 9, "owner": user, "full_name": "octo/r"},
         "pad": "y" * 800,
     }
-    out, store, _ = crush(data)
+    out, store, _ = crush(data, lossless_below_tokens=0)
     assert "followers_url" not in out["sender"] and out["sender"]["html_url"] == "https://x/octo"
     omitted = out["__headroom_omitted"]
     assert omitted["fields"] == ["events_url", "followers_url", "gists_url", "repos_url"]
     assert omitted["count"] == 8
     assert json.loads(retrieve(omitted["ref"], store=store)) == data
-    kept, _, _ = crush(data, query="what is the followers_url of octo?")
+    kept, _, _ = crush(data, query="what is the followers_url of octo?", lossless_below_tokens=0)
     assert kept["sender"]["followers_url"] == user["followers_url"]
 
 
@@ -230,10 +235,11 @@ def test_a_configured_scorer_picks_the_relevant_items() -> None:
     data[64]["note"] = "run failed twice"
     store = MemoryOriginalStore()
     query = "which run is broken?"
-    bm25 = SmartCrusher(SmartCrusherConfig(), store)
+    cfg = SmartCrusherConfig(lossless_below_tokens=0)
+    bm25 = SmartCrusher(cfg, store)
     ctx = ContentContext(TOK.count_text, bm25.config, store, query)
     bm25_kept = json_codec.decode(json.loads(bm25.compress(json.dumps(data), ctx).text))
     assert data[64] not in bm25_kept  # no shared word: BM25 cannot see it
-    semantic = SmartCrusher(SmartCrusherConfig(), store, scorer=SynonymScorer())
+    semantic = SmartCrusher(cfg, store, scorer=SynonymScorer())
     kept = json_codec.decode(json.loads(semantic.compress(json.dumps(data), ctx).text))
     assert data[64] in kept
