@@ -13,6 +13,10 @@ the original text, which is stored once in ``ctx.store`` under ``ref``: the cut 
 exactly the lines of that span that have the template of line 14 and are not in the output.
 Templates seen at most twice are therefore never cut.
 
+Without ``reversible`` (a caller that cannot retrieve) nothing is stored and the marker
+ends after the template, without ``; ref=...``: it still says what was omitted, and every
+line shape, warning and error stays. This is the one answer-safe cut such a caller gets.
+
 Never cut, kept verbatim and in order: WARN-or-worse lines (any case; Android ``W``/``E``
 letters), failures, exceptions and stack frames plus :data:`CONTEXT` lines around each
 error report, the first :data:`HEAD` and last :data:`TAIL` lines, and marker lines. All
@@ -46,8 +50,12 @@ MIN_LINES = 20  # detect(): fewer non-empty lines are not a log
 _SAMPLE_LINES = 400  # detect() looks at most at this many lines...
 _LINE_CHARS = 500  # ...and at most at this many characters of each
 
-# Our markers and other compressors' ("[... N lines omitted; ref=...]", "[headroom: ...]").
-_MARKER_RE = re.compile(r"(?m)^\[(?:\.\.\. \d+ |headroom: )[^\n]*\bref=")
+# Our markers and other compressors' ("[... N lines omitted; ref=...]", "[headroom: ...]"),
+# and ours without a ref (``reversible=False``).
+_MARKER_RE = re.compile(
+    r"(?m)^\[(?:\.\.\. \d+ |headroom: )[^\n]*\bref="
+    r"|^\[\.\.\. \d+ more lines like line \d+ omitted, "
+)
 _MARKER_CHARS = 160  # a marker's usual length, for the size estimate
 
 # detect(): per-line signals, searched in the first characters of a line.
@@ -111,12 +119,12 @@ class LogCompressor:
         plan = _plan("\n".join(text.splitlines()))
         if not plan.cuts or plan.kept_chars > (1 - MIN_SAVING) * len(text):
             return None
-        ref = ctx.store.put(text, tool=ctx.tool_name, kind="log")
+        ref = ctx.store.put(text, tool=ctx.tool_name, kind="log") if ctx.config.reversible else None
         out = _render(lines, plan, ref)
         if ctx.count(out) > (1 - MIN_SAVING) * before:
             return None
         dropped = sum(len(cut.lines) for cut in plan.cuts)
-        return Compressed(text=out, lossy=True, refs=(ref,), dropped=dropped)
+        return Compressed(text=out, lossy=True, refs=(ref,) if ref else (), dropped=dropped)
 
 
 @dataclass(frozen=True, slots=True)
@@ -171,7 +179,7 @@ def _protected(body: str, starts: list[int], size: int) -> set[int]:
     return keep
 
 
-def _render(lines: list[str], plan: _Plan, ref: str) -> str:
+def _render(lines: list[str], plan: _Plan, ref: str | None) -> str:
     """Kept lines in order, each cut group's marker where its first cut line was."""
     markers: dict[int, str] = {}
     for cut in plan.cuts:
@@ -188,11 +196,11 @@ def _render(lines: list[str], plan: _Plan, ref: str) -> str:
     return "".join(out)
 
 
-def _marker(cut: _Cut, ref: str) -> str:
+def _marker(cut: _Cut, ref: str | None) -> str:
     return (
         f"[... {len(cut.lines)} more lines like line {cut.example + 1} omitted, from lines "
-        f'{cut.lines[0] + 1}-{cut.lines[-1] + 1} (template "{tpl.display(cut.template)}"); '
-        f"ref={ref}]"
+        f'{cut.lines[0] + 1}-{cut.lines[-1] + 1} (template "{tpl.display(cut.template)}")'
+        + (f"; ref={ref}]" if ref else "]")
     )
 
 

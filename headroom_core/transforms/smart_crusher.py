@@ -2,7 +2,8 @@
 
 1. Lossless: compact JSON, then the table / constant-column / repeat forms of
    :mod:`~headroom_core.transforms.json_codec` where they have fewer tokens.
-2. Lossy, only when the compact text is over ``min_tokens_to_crush``: arrays longer than
+2. Lossy (only with ``reversible``, the default), only when the compact text is over
+   ``min_tokens_to_crush``: arrays longer than
    ``max_items_after_crush`` keep the items chosen by :mod:`~._select` (errors, query
    matches, anomalies, change points, head, tail, evenly spaced fill), in order, and end
    with a marker ``{"__headroom_truncated": N, "of": M, "omitted": "3-250,252-990",
@@ -115,7 +116,8 @@ class SmartCrusher(Transform):
         compact_tokens = ctx.count(compact)
         budget = ctx.budget_tokens
         over = compact_tokens > self.config.min_tokens_to_crush
-        if over or (budget is not None and compact_tokens > budget):
+        cut_allowed = ctx.config.reversible
+        if cut_allowed and (over or (budget is not None and compact_tokens > budget)):
             ref = ctx.store.put(original or compact, tool=ctx.tool_name, kind="json")
             max_items = self._max_items(ctx.tool_name)
             crush = Crush(self.config, ctx.query, max_items, ref, self.scorer, ctx.learned_fields)
