@@ -65,7 +65,8 @@ def read_compress(body: Any) -> CompressRequest:
     model = body.get("model")
     if not isinstance(model, str) or not model:
         raise BadRequest("model: required, a model name (string)")
-    config = body.get("config") or {}
+    config = body.get("config")
+    config = {} if config is None else config
     if not isinstance(config, dict):
         raise BadRequest("config: expected an object")
     mode = config.get("mode")
@@ -253,6 +254,9 @@ def _record(
     except Exception as exc:  # observer boundary: the answer goes out without its record
         state.sink.warn(exc, "cannot build the metrics record")
     metrics = state.metrics
+    elapsed = time.perf_counter() - started
+    metrics.latency.labels("compress").observe(elapsed)
+    metrics.overhead.labels("compress").observe(elapsed)
     metrics.requests.labels("compress", "optimize", "200").inc()
     metrics.tokens_before.labels("compress").inc(out["before"])
     metrics.tokens_after.labels("compress").inc(out["after"])
