@@ -452,6 +452,7 @@ class _Handler(BaseHTTPRequestHandler):
 
 class _HTTPServer(ThreadingHTTPServer):
     daemon_threads = True
+    request_queue_size = 256  # a load test opens many connections at once
 
     def __init__(self, owner: ProviderServer) -> None:
         super().__init__(("127.0.0.1", 0), _Handler)
@@ -472,11 +473,15 @@ class ProviderServer:
     ``cached_tokens``: the cached part of every prompt (OpenAI ``cached_tokens``,
     Anthropic ``cache_read_input_tokens``), capped at the prompt's size.
     ``chunk_delay``: seconds between two SSE frames (none by default).
+    ``keep_requests``: record every request (False for load tests: only counted).
     """
 
-    def __init__(self, *, cached_tokens: int = 0, chunk_delay: float = 0.0) -> None:
+    def __init__(
+        self, *, cached_tokens: int = 0, chunk_delay: float = 0.0, keep_requests: bool = True
+    ) -> None:
         self.cached_tokens = cached_tokens
         self.chunk_delay = chunk_delay
+        self.keep_requests = keep_requests
         self._lock = threading.Lock()
         self._requests: list[Received] = []
         self._queue: deque[_QueuedError | _QueuedReply] = deque()
@@ -583,7 +588,8 @@ class ProviderServer:
 
     def _record(self, received: Received) -> int:
         with self._lock:
-            self._requests.append(received)
+            if self.keep_requests:
+                self._requests.append(received)
             self._seq += 1
             return self._seq
 
