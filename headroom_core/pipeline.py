@@ -363,5 +363,6 @@ __all__ = [
     "TransformResult",
     "compress",
     "default_query",
+    "frozen_length",
     "simulate",
 ]
