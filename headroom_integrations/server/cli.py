@@ -112,6 +112,9 @@ def serve(log_level: str, **options: Any) -> None:
         workers=settings.workers,
         log_level=log_level,
         access_log=False,
+        # Longer than the SDKs' pooled-connection expiry (httpx: 5 s), so a client never
+        # sends on a connection the server is closing at the same moment.
+        timeout_keep_alive=75,
     )
 
 

@@ -208,6 +208,7 @@ async def load(
 ) -> dict[str, float]:
     """``connections`` workers posting back to back until the time or the count is spent."""
     done = errors = 0
+    kinds: dict[str, int] = {}
     stop = time.monotonic() + seconds
     limits = httpx.Limits(max_connections=connections, max_keepalive_connections=connections)
     async with httpx.AsyncClient(timeout=120, limits=limits) as client:
@@ -223,18 +224,97 @@ async def load(
                         done += 1
                     else:
                         errors += 1
-                except httpx.HTTPError:
+                        kinds[f"HTTP {r.status_code}"] = kinds.get(f"HTTP {r.status_code}", 0) + 1
+                except httpx.HTTPError as exc:
                     errors += 1
+                    kinds[type(exc).__name__] = kinds.get(type(exc).__name__, 0) + 1
                 if on_progress is not None:
                     on_progress(done + errors)
 
         start = time.perf_counter()
         await asyncio.gather(*(worker() for _ in range(connections)))
         elapsed = time.perf_counter() - start
+    if kinds:
+        print(f"errors against {base}: {kinds}", file=sys.stderr)
     return {"requests": done, "errors": errors, "seconds": elapsed, "rps": done / elapsed}
 
 
 # -- the run --------------------------------------------------------------------------------------
+
+
+def latency_table(
+    args: argparse.Namespace, upstream: str, folder: Path, bodies: list[Body]
+) -> list[str]:
+    out = [
+        "Added latency, one connection, non-streaming (ms)",
+        "| request | mode | n | direct p50 | direct p99 | via server p50 | via server p99 | "
+        "added p50 | added p99 |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    with server(upstream, 1, folder) as (base, _):
+        for body in bodies:
+            for mode in ("off", "optimize"):
+                print(f"latency {body.label} {mode} ...", file=sys.stderr)
+                r = asyncio.run(
+                    latency(upstream, base, body, mode, args.latency_requests, args.latency_seconds)
+                )
+                out.append(
+                    f"| {body.label} ({body.source}) | {mode} | {r['n']:.0f} | "
+                    f"{r['direct_p50']:.2f} | {r['direct_p99']:.2f} | {r['proxy_p50']:.2f} | "
+                    f"{r['proxy_p99']:.2f} | **{r['added_p50']:+.2f}** | {r['added_p99']:+.2f} |"
+                )
+    return out
+
+
+def throughput_table(
+    args: argparse.Namespace, upstream: str, folder: Path, body: Body
+) -> list[str]:
+    out = [
+        f"Throughput, {args.connections} concurrent connections, {body.label}, optimize "
+        f"({args.throughput_seconds:.0f} s each)",
+        "| target | requests | errors | req/s |",
+        "|---|---:|---:|---:|",
+    ]
+    cap, seconds = 10**9, args.throughput_seconds
+    print("throughput direct ...", file=sys.stderr)
+    r = asyncio.run(load(upstream, body.content, args.connections, seconds, cap))
+    out.append(f"| fake provider directly | {r['requests']} | {r['errors']} | {r['rps']:.0f} |")
+    for workers in [int(w) for w in args.workers.split(",")]:
+        with server(upstream, workers, folder) as (base, _):
+            print(f"throughput {workers} worker(s) ...", file=sys.stderr)
+            asyncio.run(load(base, body.content, args.connections, 2.0, cap))  # warm-up
+            r = asyncio.run(load(base, body.content, args.connections, seconds, cap))
+            plural = "s" if workers > 1 else ""
+            out.append(
+                f"| server, {workers} worker{plural} | {r['requests']} | {r['errors']} | "
+                f"{r['rps']:.0f} |"
+            )
+    return out
+
+
+def rss_table(args: argparse.Namespace, upstream: str, folder: Path, body: Body) -> list[str]:
+    with server(upstream, 1, folder) as (base, pid):
+        print(f"rss over {args.rss_requests} requests ...", file=sys.stderr)
+        samples: list[tuple[int, float]] = [(0, rss_mb(pid))]
+        step = max(1, args.rss_requests // 10)
+
+        def progress(count: int) -> None:
+            if count >= len(samples) * step:
+                samples.append((count, rss_mb(pid)))
+
+        r = asyncio.run(
+            load(
+                base, body.content, args.connections, args.rss_seconds, args.rss_requests, progress
+            )
+        )
+        samples.append((int(r["requests"] + r["errors"]), rss_mb(pid)))
+    return [
+        f"RSS of a one-worker server over {r['requests']:.0f} requests of {body.label} "
+        f"({r['errors']:.0f} errors, {r['rps']:.0f} req/s), MB",
+        "| after requests | " + " | ".join(f"{n:,}" for n, _ in samples) + " |",
+        "|---|" + "---:|" * len(samples),
+        "| RSS MB | " + " | ".join(f"{m:.1f}" for _, m in samples) + " |",
+    ]
 
 
 def main() -> int:
@@ -246,92 +326,28 @@ def main() -> int:
     parser.add_argument("--workers", default="1,4")
     parser.add_argument("--rss-requests", type=int, default=20_000)
     parser.add_argument("--rss-seconds", type=float, default=300.0)
+    parser.add_argument("--phases", default="latency,throughput,rss")
     parser.add_argument("--markdown", action="store_true")
     args = parser.parse_args()
     if not DATA_DIR.exists():
         print(f"shared data not found at {DATA_DIR}; nothing to measure")
         return 0
     small, large = bodies()
-    log = sys.stderr
+    phases = args.phases.split(",")
     out: list[str] = []
     with provider() as upstream, tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
-        with server(upstream, 1, folder) as (base, pid):
-            out.append("Added latency, one connection, non-streaming (ms)")
-            out.append(
-                "| request | mode | n | direct p50 | direct p99 | via server p50 | "
-                "via server p99 | added p50 | added p99 |"
-            )
-            out.append("|---|---|---:|---:|---:|---:|---:|---:|---:|")
-            for body in (small, large):
-                for mode in ("off", "optimize"):
-                    print(f"latency {body.label} {mode} ...", file=log)
-                    r = asyncio.run(
-                        latency(
-                            upstream, base, body, mode, args.latency_requests, args.latency_seconds
-                        )
-                    )
-                    out.append(
-                        f"| {body.label} ({body.source}) | {mode} | {r['n']:.0f} | "
-                        f"{r['direct_p50']:.2f} | {r['direct_p99']:.2f} | {r['proxy_p50']:.2f} | "
-                        f"{r['proxy_p99']:.2f} | **{r['added_p50']:+.2f}** | {r['added_p99']:+.2f} |"
-                    )
-        out.append("")
-        out.append(
-            f"Throughput, {args.connections} concurrent connections, {small.label}, optimize "
-            f"({args.throughput_seconds:.0f} s each)"
-        )
-        out.append("| target | requests | errors | req/s |")
-        out.append("|---|---:|---:|---:|")
-        cap = 10**9
-        print("throughput direct ...", file=log)
-        r = asyncio.run(
-            load(upstream, small.content, args.connections, args.throughput_seconds, cap)
-        )
-        out.append(f"| fake provider directly | {r['requests']} | {r['errors']} | {r['rps']:.0f} |")
-        for workers in [int(w) for w in args.workers.split(",")]:
-            with server(upstream, workers, folder) as (base, _):
-                print(f"throughput {workers} worker(s) ...", file=log)
-                asyncio.run(load(base, small.content, args.connections, 2.0, cap))  # warm-up
-                r = asyncio.run(
-                    load(base, small.content, args.connections, args.throughput_seconds, cap)
-                )
-                out.append(
-                    f"| server, {workers} worker{'s' if workers > 1 else ''} | {r['requests']} | "
-                    f"{r['errors']} | {r['rps']:.0f} |"
-                )
-        out.append("")
-        with server(upstream, 1, folder) as (base, pid):
-            print(f"rss over {args.rss_requests} requests ...", file=log)
-            samples: list[tuple[int, float]] = [(0, rss_mb(pid))]
-            step = max(1, args.rss_requests // 10)
-
-            def progress(count: int) -> None:
-                if count >= len(samples) * step:
-                    samples.append((count, rss_mb(pid)))
-
-            r = asyncio.run(
-                load(
-                    base,
-                    small.content,
-                    args.connections,
-                    args.rss_seconds,
-                    args.rss_requests,
-                    progress,
-                )
-            )
-            samples.append((r["requests"] + r["errors"], rss_mb(pid)))
-        out.append(
-            f"RSS of a one-worker server over {r['requests']:.0f} requests of {small.label} "
-            f"({r['errors']:.0f} errors, {r['rps']:.0f} req/s), MB"
-        )
-        out.append("| after requests | " + " | ".join(f"{n:,}" for n, _ in samples) + " |")
-        out.append("|---|" + "---:|" * len(samples))
-        out.append("| RSS MB | " + " | ".join(f"{m:.1f}" for _, m in samples) + " |")
+        for phase in phases:
+            if phase == "latency":
+                out += latency_table(args, upstream, folder, [small, large])
+            elif phase == "throughput":
+                out += throughput_table(args, upstream, folder, small)
+            elif phase == "rss":
+                out += rss_table(args, upstream, folder, small)
+            out.append("")
+    out.append(f"load average at the end: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
     text = "\n".join(out)
-    if not args.markdown:
-        text = text.replace("**", "")
-    print(text)
+    print(text if args.markdown else text.replace("**", ""))
     return 0
 
 
