@@ -117,7 +117,60 @@ def _with_common(fn: Any) -> Any:
     return fn
 
 
-@click.group()
+#: Entry-point group through which other packages add subcommands (``headroom serve`` comes
+#: from ``headroom_integrations.server`` this way): core never imports an integration.
+PLUGIN_GROUP = "headroom.commands"
+
+
+def _plugins() -> dict[str, Any]:
+    from importlib.metadata import entry_points
+
+    return {ep.name: ep for ep in entry_points(group=PLUGIN_GROUP)}
+
+
+def _load_plugin(name: str, entry: Any) -> click.Command:
+    """The command an entry point names; one that cannot be imported (its extra is not
+    installed) becomes a command that says so in one line and exits with status 2."""
+    try:
+        command = entry.load()
+    except ImportError as exc:
+        extras = ",".join(getattr(entry, "extras", None) or ())
+        hint = f'pip install "headroom-context[{extras}]"' if extras else "install its package"
+        return _unavailable(name, f"'headroom {name}' is not available ({exc}): {hint}")
+    if not isinstance(command, click.Command):
+        return _unavailable(name, f"'headroom {name}': {entry.value} is not a click command")
+    return command
+
+
+def _unavailable(name: str, message: str) -> click.Command:
+    def fail(args: tuple[str, ...]) -> None:
+        raise BadInput(message)
+
+    return click.Command(
+        name,
+        callback=fail,
+        params=[click.Argument(["args"], nargs=-1, type=click.UNPROCESSED)],
+        context_settings={"ignore_unknown_options": True, "help_option_names": []},
+        short_help="(not installed)",
+    )
+
+
+class _Commands(click.Group):
+    """The built-in commands, then those registered under :data:`PLUGIN_GROUP` (imported
+    only when asked for)."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*super().list_commands(ctx), *_plugins()})
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        command = super().get_command(ctx, cmd_name)
+        if command is not None:
+            return command
+        entry = _plugins().get(cmd_name)
+        return None if entry is None else _load_plugin(cmd_name, entry)
+
+
+@click.group(cls=_Commands)
 @click.version_option(package_name="headroom-context")
 def main() -> None:
     """Headroom: compress LLM context (tool outputs, histories) safely and reversibly.

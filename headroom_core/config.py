@@ -100,6 +100,14 @@ class SmartCrusherConfig(_Config):
         description="Per-tool overrides, e.g. {'search': {'max_array_items': 5}}.",
     )
     never_compress_tools: tuple[str, ...] = Field((), description="Tool names never touched.")
+    reversible: bool = Field(
+        True,
+        description="True: lossy cuts store their original and leave a marker naming its ref "
+        "(for a caller that gives the model headroom_retrieve). False: the caller cannot "
+        "retrieve, so tool outputs get only lossless forms and the one cut whose marker says "
+        "what it omitted (repeated log lines collapsed to their template, with count and "
+        "line range); nothing is stored.",
+    )
 
     @field_validator("tool_profiles")
     @classmethod

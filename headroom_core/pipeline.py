@@ -393,5 +393,6 @@ __all__ = [
     "TransformResult",
     "compress",
     "default_query",
+    "frozen_length",
     "simulate",
 ]

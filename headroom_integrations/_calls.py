@@ -12,6 +12,7 @@ from typing import Any
 
 from ._client_core import ClientEngine, Plan, Usage
 from ._streams import AsyncObservedStream, ObservedManager, ObservedStream
+from ._usage import as_int as as_int  # re-exported for the surfaces
 
 #: Reads usage from a whole response (None when it carries none).
 ReadUsage = Callable[[Any], Usage | None]
@@ -94,11 +95,6 @@ def _read(read: ReadUsage, response: Any) -> Usage | None:
         return read(response)
     except Exception:  # observer boundary: a response we cannot read is recorded without usage
         return None
-
-
-def as_int(value: Any) -> int | None:
-    """An int usage field, or None (bool, missing or odd values)."""
-    return value if isinstance(value, int) and not isinstance(value, bool) else None
 
 
 #: SDK call options that are not part of the request body.

@@ -182,8 +182,11 @@ def tools_text(tools: Any) -> str:
 class ClientEngine:
     """Prepares and records provider calls for one ``HeadroomClient``."""
 
-    def __init__(self, config: HeadroomConfig, provider: str, sink: MetricsSink) -> None:
+    def __init__(
+        self, config: HeadroomConfig, provider: str, sink: MetricsSink, source: str = "client"
+    ) -> None:
         self.config = config
+        self.source = source
         cls = AnthropicProvider if provider == "anthropic" else OpenAIProvider
         self.provider = cls(model_context_limits=config.model_context_limits)
         self.sink = sink
@@ -372,7 +375,7 @@ class ClientEngine:
             tokens_after=plan.tokens_after,
             tokens_output=usage.output_tokens,
             cached_tokens=usage.cached_tokens,
-            source="client",
+            source=self.source,
             transforms=plan.transforms,
             waste=plan.waste,
             stream=stream,

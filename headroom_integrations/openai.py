@@ -17,67 +17,21 @@ from headroom_core.errors import ConfigError
 from headroom_core.pipeline import SimulationResult
 
 from ._calls import as_int, managed, request_body, send_async, send_sync
-from ._client_core import (
-    Plan,
-    SurfaceOwner,
-    Usage,
-    plain,
-    pop_options,
-    readable_messages,
-)
-
-
-def _usage(response: Any) -> Usage | None:
-    """Usage of a ChatCompletion or of a stream chunk (the last one, with include_usage)."""
-    u = getattr(response, "usage", None)
-    if u is None:
-        return None
-    details = getattr(u, "prompt_tokens_details", None)
-    return Usage(
-        input_tokens=as_int(getattr(u, "prompt_tokens", None)),
-        output_tokens=as_int(getattr(u, "completion_tokens", None)),
-        cached_tokens=as_int(getattr(details, "cached_tokens", None)),
-    )
-
-
-def _fold(seen: Usage, chunk: Any) -> Usage:
-    return _usage(chunk) or seen
+from ._client_core import Plan, SurfaceOwner, Usage, plain, pop_options
+from ._plans import plan_chat
+from ._usage import openai_fold, openai_usage
 
 
 def _final(stream: Any) -> Usage | None:
-    return _usage(stream.current_completion_snapshot)
+    return openai_usage(stream.current_completion_snapshot)
 
 
 def _prepare(
     owner: SurfaceOwner, kwargs: dict[str, Any], api: str
 ) -> tuple[Plan | None, dict[str, Any]]:
-    """The plan and the arguments to forward. A call the SDK itself will reject (no model
-    or messages) is forwarded as it is, unrecorded, so the SDK says what is wrong."""
+    """The plan and the arguments to forward (see :func:`~._plans.plan_chat`)."""
     options = pop_options(kwargs, owner.default_mode)
-    model = kwargs.get("model")
-    if not isinstance(model, str) or "messages" not in kwargs:
-        return None, kwargs
-    messages = kwargs["messages"]
-    if not readable_messages(messages):
-        return None, kwargs
-    if not isinstance(messages, list):
-        try:  # any iterable is accepted by the SDK; read it once, forward the list
-            messages = kwargs["messages"] = list(messages)
-        except TypeError:
-            return None, kwargs
-    reply = as_int(kwargs.get("max_completion_tokens")) or as_int(kwargs.get("max_tokens"))
-    tools = kwargs.get("tools")
-    plan = owner.engine.prepare(
-        plain(messages),
-        model=model,
-        tools=tools if isinstance(tools, list) else None,
-        options=options,
-        reply_tokens=reply,
-        api=api,
-    )
-    if plan.messages is not None:
-        kwargs = {**kwargs, "messages": plan.messages}
-    return plan, kwargs
+    return plan_chat(owner.engine, kwargs, options, api)
 
 
 def _simulate(owner: SurfaceOwner, kwargs: dict[str, Any]) -> SimulationResult:
@@ -133,8 +87,8 @@ class ChatCompletions(_Base):
             plan,
             lambda: method(**kwargs),
             stream=kwargs.get("stream") is True,
-            read=_usage,
-            fold=_fold,
+            read=openai_usage,
+            fold=openai_fold,
         )
 
 
@@ -157,8 +111,8 @@ class AsyncChatCompletions(_Base):
             plan,
             lambda: method(**kwargs),
             stream=kwargs.get("stream") is True,
-            read=_usage,
-            fold=_fold,
+            read=openai_usage,
+            fold=openai_fold,
         )
 
 

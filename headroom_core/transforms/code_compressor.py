@@ -252,6 +252,8 @@ class CodeCompressor:
         )
 
     def compress(self, text: str, ctx: ContentContext) -> Compressed | None:
+        if not ctx.config.reversible:
+            return None  # an elided body can only be read back by retrieval
         before = ctx.count(text)
         if before < ctx.config.min_tokens_to_crush:
             return None

@@ -13,6 +13,10 @@ the original text, which is stored once in ``ctx.store`` under ``ref``: the cut 
 exactly the lines of that span that have the template of line 14 and are not in the output.
 Templates seen at most twice are therefore never cut.
 
+Without ``reversible`` (a caller that cannot retrieve) nothing is stored and the marker
+ends after the template, without ``; ref=...``: it still says what was omitted, and every
+line shape, warning and error stays. This is the one answer-safe cut such a caller gets.
+
 Never cut, kept verbatim and in order: WARN-or-worse lines (any case; Android ``W``/``E``
 letters), failures, exceptions and stack frames plus :data:`CONTEXT` lines around each
 error report, the first :data:`HEAD` and last :data:`TAIL` lines, and marker lines. All
@@ -53,8 +57,12 @@ MIN_LINES = 20  # detect(): fewer non-empty lines are not a log
 _SAMPLE_LINES = 400  # detect() looks at most at this many lines...
 _LINE_CHARS = 500  # ...and at most at this many characters of each
 
-# Our markers and other compressors' ("[... N lines omitted; ref=...]", "[headroom: ...]").
-_MARKER_RE = re.compile(r"(?m)^\[(?:\.\.\. \d+ |headroom: )[^\n]*\bref=")
+# Our markers and other compressors' ("[... N lines omitted; ref=...]", "[headroom: ...]"),
+# and ours without a ref (``reversible=False``).
+_MARKER_RE = re.compile(
+    r"(?m)^\[(?:\.\.\. \d+ |headroom: )[^\n]*\bref="
+    r"|^\[\.\.\. \d+ more lines like line \d+ omitted, "
+)
 _MARKER_CHARS = 160  # a marker's usual length, for the size estimate
 
 # detect(): per-line signals, searched in the first characters of a line.
@@ -124,18 +132,16 @@ class LogCompressor:
         if budget is None and (len(lines) < MIN_LINES or before < ctx.config.min_tokens_to_crush):
             return None
         plan = _plan("\n".join(text.splitlines()))
-        out: str | None = None
-        ref = ""
+        ref: str | None = None
         if plan.cuts and plan.kept_chars <= (1 - MIN_SAVING) * len(text):
-            ref = ctx.keep(text, "log")
+            # Without ``reversible`` nothing is stored and the markers name no ref.
+            ref = ctx.keep(text, "log") if ctx.config.reversible else None
             out = _render(lines, plan, ref)
             tokens = ctx.count(out)
-            if tokens > (1 - MIN_SAVING) * before:
-                out = None
-            elif budget is None or tokens <= budget:
+            if tokens <= (1 - MIN_SAVING) * before and (budget is None or tokens <= budget):
                 dropped = sum(len(cut.lines) for cut in plan.cuts)
-                return Compressed(text=out, lossy=True, refs=(ref,), dropped=dropped)
-        if budget is None:
+                return Compressed(text=out, lossy=True, refs=(ref,) if ref else (), dropped=dropped)
+        if budget is None or not ctx.config.reversible:
             return None
         # Over the budget even grouped: cut by lines, errors, query matches, head and tail
         # last, then one line of each template (those the plan keeps).
@@ -198,7 +204,7 @@ def _protected(body: str, starts: list[int], size: int) -> set[int]:
     return keep
 
 
-def _render(lines: list[str], plan: _Plan, ref: str) -> str:
+def _render(lines: list[str], plan: _Plan, ref: str | None) -> str:
     """Kept lines in order, each cut group's marker where its first cut line was."""
     markers: dict[int, str] = {}
     for cut in plan.cuts:
@@ -215,11 +221,11 @@ def _render(lines: list[str], plan: _Plan, ref: str) -> str:
     return "".join(out)
 
 
-def _marker(cut: _Cut, ref: str) -> str:
+def _marker(cut: _Cut, ref: str | None) -> str:
     return (
         f"[... {len(cut.lines)} more lines like line {cut.example + 1} omitted, from lines "
-        f'{cut.lines[0] + 1}-{cut.lines[-1] + 1} (template "{tpl.display(cut.template)}"); '
-        f"ref={ref}]"
+        f'{cut.lines[0] + 1}-{cut.lines[-1] + 1} (template "{tpl.display(cut.template)}")'
+        + (f"; ref={ref}]" if ref else "]")
     )
 
 

@@ -5,6 +5,7 @@ Each file's path is written once, its results below it (``path`` then ``  123: t
 grouped by directory, ``dir/`` then ``  name``). Exact duplicate results are dropped and
 a text that matches on several lines of one file is written once (``  12,40,88: text``),
 so grouping alone loses nothing; it is used when it saves at least :data:`MIN_SAVING`.
+Without ``reversible`` (a caller that cannot retrieve) grouping is all that is done.
 
 When there are more than :data:`CUT_ABOVE` results (a result is one line, a run of
 adjacent lines when context lines were asked for, or one text merged over lines) or the
@@ -92,7 +93,7 @@ class SearchCompressor:
         many = len(listing.units) > CUT_ABOVE
         if not many and (budget is None or full_tokens <= budget):
             return _lossless(full, full_tokens, before)
-        if before < ctx.config.min_tokens_to_crush:
+        if before < ctx.config.min_tokens_to_crush or not ctx.config.reversible:
             return _lossless(full, full_tokens, before)
         ratio = full_tokens / max(len(full), 1)
         scores = _scores(listing, ctx.query)

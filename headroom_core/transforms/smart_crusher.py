@@ -3,14 +3,16 @@
 1. Lossless: compact JSON, then the table / constant-column / repeat forms of
    :mod:`~headroom_core.transforms.json_codec` where they have fewer tokens. A document
    whose lossless form is under ``lossless_below_tokens`` is never cut.
-2. Lossy, above it, and only where it pays (at least :data:`LOSSY_MIN_GAIN` fewer tokens
-   than the lossless form): arrays longer than ``max_items_after_crush`` keep every row
-   the question's conditions select (:mod:`._conditions`), the items chosen by
-   :mod:`._select` (errors, query matches, anomalies, change points, head, tail, evenly
-   spaced fill), in order, and end with a marker ``{"__headroom_truncated": N, "of": M,
-   "omitted": "3-250,252-990", "ref": "<ref>", "omitted_stats": {...}}``; strings over
-   ``max_string_chars`` are cut with a marker naming the ref. The whole original is
-   stored in the reversible store under that ref.
+2. Lossy (only with ``reversible``, the default: a caller that cannot retrieve gets the
+   lossless forms only), above it, and only where it pays (at least
+   :data:`LOSSY_MIN_GAIN` fewer tokens than the lossless form): arrays longer than
+   ``max_items_after_crush`` keep every row the question's conditions select
+   (:mod:`._conditions`), the items chosen by :mod:`._select` (errors, query matches,
+   anomalies, change points, head, tail, evenly spaced fill), in order, and end with a
+   marker ``{"__headroom_truncated": N, "of": M, "omitted": "3-250,252-990", "ref":
+   "<ref>", "omitted_stats": {...}}``; strings over ``max_string_chars`` are cut with a
+   marker naming the ref. The whole original is stored in the reversible store under
+   that ref.
 3. A budget (``ctx.budget_tokens``: a tool profile's ``max_tokens`` or the caller's) is a
    hard cap: over it, cuts go further (fewer items per array, shorter strings; errors,
    the question's rows, head and tail go last) for up to :data:`BUDGET_ROUNDS` rounds.
@@ -134,7 +136,7 @@ class SmartCrusher(Transform):
         text, tokens = self._lossless(data, compact, ctx, compact_tokens)
         budget = ctx.budget_tokens
         over = tokens >= cfg.lossless_below_tokens and compact_tokens > cfg.min_tokens_to_crush
-        if not over and (budget is None or tokens <= budget):
+        if not ctx.config.reversible or (not over and (budget is None or tokens <= budget)):
             return Compressed(text, False)
         from ..ccr import ref_for
 

@@ -85,8 +85,8 @@ class TextCompressor:
         return is_prose(text)
 
     def compress(self, text: str, ctx: ContentContext) -> Compressed | None:
-        if _MARKER_RE.search(text) or not is_prose(text):
-            return None
+        if not ctx.config.reversible or _MARKER_RE.search(text) or not is_prose(text):
+            return None  # every cut here needs retrieval
         before = ctx.count(text)
         limit = ctx.budget_tokens if ctx.budget_tokens is not None else MAX_PROSE_TOKENS
         if before <= limit:

@@ -23,7 +23,10 @@ server saw from what the client got back:
 - output tokens: :func:`count_output_tokens`, ``max(1, len(text) // 4)``.
 
 ``queue_reply`` and ``queue_error`` script the next responses (first in, first out; each
-item is used by the next request to a known route, whatever the route).
+item is used by the next request to a known route, whatever the route). ``queue_reply(...,
+tool_calls=[(id, name, arguments)])`` answers with tool calls (OpenAI ``tool_calls`` with
+``finish_reason: "tool_calls"``, Anthropic ``tool_use`` blocks with ``stop_reason:
+"tool_use"``; streamed as the APIs stream them), after the text when there is one.
 
 Retries: the SDKs retry 408, 409, 429 and 5xx (twice by default, with a backoff of
 about a second). Build clients with ``max_retries=0`` for one request per call; to
@@ -72,12 +75,16 @@ class _QueuedError:
     message: str | None
 
 
+ToolCall = tuple[str, str, dict[str, Any]]  # (id, name, arguments)
+
+
 @dataclass(frozen=True, slots=True)
 class _QueuedReply:
     text: str | None
     input_tokens: int | None
     output_tokens: int | None
     cached_tokens: int | None
+    tool_calls: tuple[ToolCall, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,6 +96,7 @@ class _Reply:
     output_tokens: int
     cached_tokens: int
     seq: int  # the request's number, used in response ids
+    tool_calls: tuple[ToolCall, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -173,9 +181,23 @@ def _openai_chat(body: dict[str, Any], reply: _Reply) -> _Response:
         "model": body.get("model", ""),
         "system_fingerprint": "fp_provider_server",
     }
+    finish = "tool_calls" if reply.tool_calls else "stop"
     if not body.get("stream"):
-        message = {"role": "assistant", "content": reply.text, "refusal": None}
-        choice = {"index": 0, "message": message, "logprobs": None, "finish_reason": "stop"}
+        message: dict[str, Any] = {
+            "role": "assistant",
+            "content": reply.text or (None if reply.tool_calls else ""),
+            "refusal": None,
+        }
+        if reply.tool_calls:
+            message["tool_calls"] = [
+                {
+                    "id": call_id,
+                    "type": "function",
+                    "function": {"name": name, "arguments": json.dumps(args)},
+                }
+                for call_id, name, args in reply.tool_calls
+            ]
+        choice = {"index": 0, "message": message, "logprobs": None, "finish_reason": finish}
         payload = {**head, "object": "chat.completion", "choices": [choice]}
         return _Response(payload={**payload, "usage": _openai_usage(reply)})
 
@@ -187,8 +209,18 @@ def _openai_chat(body: dict[str, Any], reply: _Reply) -> _Response:
         return _sse(None, {**data, "usage": None} if with_usage else data)
 
     frames = [chunk({"role": "assistant", "content": "", "refusal": None}, None)]
-    frames += [chunk({"content": piece}, None) for piece in split_text(reply.text)]
-    frames.append(chunk({}, "stop"))
+    if reply.text or not reply.tool_calls:
+        frames += [chunk({"content": piece}, None) for piece in split_text(reply.text)]
+    for i, (call_id, name, args) in enumerate(reply.tool_calls):
+        start = {"index": i, "id": call_id, "type": "function"}
+        start["function"] = {"name": name, "arguments": ""}
+        frames.append(chunk({"tool_calls": [start]}, None))
+        arguments = json.dumps(args)
+        for half in (arguments[: len(arguments) // 2], arguments[len(arguments) // 2 :]):
+            frames.append(
+                chunk({"tool_calls": [{"index": i, "function": {"arguments": half}}]}, None)
+            )
+    frames.append(chunk({}, finish))
     if with_usage:
         usage = {**head, "object": "chat.completion.chunk", "choices": []}
         frames.append(_sse(None, {**usage, "usage": _openai_usage(reply)}))
@@ -234,33 +266,63 @@ def _anthropic_messages(body: dict[str, Any], reply: _Reply) -> _Response:
         "model": body.get("model", ""),
         "stop_sequence": None,
     }
+    stop = "tool_use" if reply.tool_calls else "end_turn"
+    uses = [
+        {"type": "tool_use", "id": call_id, "name": name, "input": args}
+        for call_id, name, args in reply.tool_calls
+    ]
     if not body.get("stream"):
-        content = [{"type": "text", "text": reply.text}]
+        content = [{"type": "text", "text": reply.text}] if reply.text or not uses else []
         usage = _anthropic_usage(reply, reply.output_tokens)
-        payload = {**message, "content": content, "stop_reason": "end_turn", "usage": usage}
+        payload = {**message, "content": content + uses, "stop_reason": stop, "usage": usage}
         return _Response(payload=payload)
 
     start = {**message, "content": [], "stop_reason": None, "usage": _anthropic_usage(reply, 1)}
-    frames = [
-        _sse("message_start", {"type": "message_start", "message": start}),
-        _sse(
-            "content_block_start",
-            {
-                "type": "content_block_start",
-                "index": 0,
-                "content_block": {"type": "text", "text": ""},
-            },
-        ),
-        _sse("ping", {"type": "ping"}),
-    ]
-    for piece in split_text(reply.text):
-        delta = {"type": "text_delta", "text": piece}
+    frames = [_sse("message_start", {"type": "message_start", "message": start})]
+    index = 0
+    if reply.text or not uses:
+        frames += [
+            _sse(
+                "content_block_start",
+                {
+                    "type": "content_block_start",
+                    "index": 0,
+                    "content_block": {"type": "text", "text": ""},
+                },
+            ),
+            _sse("ping", {"type": "ping"}),
+        ]
+        for piece in split_text(reply.text):
+            delta = {"type": "text_delta", "text": piece}
+            frames.append(
+                _sse(
+                    "content_block_delta",
+                    {"type": "content_block_delta", "index": 0, "delta": delta},
+                )
+            )
+        frames.append(_sse("content_block_stop", {"type": "content_block_stop", "index": 0}))
+        index = 1
+    for use in uses:
+        block = {**use, "input": {}}
         frames.append(
-            _sse("content_block_delta", {"type": "content_block_delta", "index": 0, "delta": delta})
+            _sse(
+                "content_block_start",
+                {"type": "content_block_start", "index": index, "content_block": block},
+            )
         )
-    end = {"stop_reason": "end_turn", "stop_sequence": None}
+        arguments = json.dumps(use["input"])
+        for half in (arguments[: len(arguments) // 2], arguments[len(arguments) // 2 :]):
+            delta = {"type": "input_json_delta", "partial_json": half}
+            frames.append(
+                _sse(
+                    "content_block_delta",
+                    {"type": "content_block_delta", "index": index, "delta": delta},
+                )
+            )
+        frames.append(_sse("content_block_stop", {"type": "content_block_stop", "index": index}))
+        index += 1
+    end = {"stop_reason": stop, "stop_sequence": None}
     frames += [
-        _sse("content_block_stop", {"type": "content_block_stop", "index": 0}),
         _sse(
             "message_delta",
             {
@@ -390,6 +452,7 @@ class _Handler(BaseHTTPRequestHandler):
 
 class _HTTPServer(ThreadingHTTPServer):
     daemon_threads = True
+    request_queue_size = 256  # a load test opens many connections at once
 
     def __init__(self, owner: ProviderServer) -> None:
         super().__init__(("127.0.0.1", 0), _Handler)
@@ -410,11 +473,15 @@ class ProviderServer:
     ``cached_tokens``: the cached part of every prompt (OpenAI ``cached_tokens``,
     Anthropic ``cache_read_input_tokens``), capped at the prompt's size.
     ``chunk_delay``: seconds between two SSE frames (none by default).
+    ``keep_requests``: record every request (False for load tests: only counted).
     """
 
-    def __init__(self, *, cached_tokens: int = 0, chunk_delay: float = 0.0) -> None:
+    def __init__(
+        self, *, cached_tokens: int = 0, chunk_delay: float = 0.0, keep_requests: bool = True
+    ) -> None:
         self.cached_tokens = cached_tokens
         self.chunk_delay = chunk_delay
+        self.keep_requests = keep_requests
         self._lock = threading.Lock()
         self._requests: list[Received] = []
         self._queue: deque[_QueuedError | _QueuedReply] = deque()
@@ -505,15 +572,24 @@ class ProviderServer:
         input_tokens: int | None = None,
         output_tokens: int | None = None,
         cached_tokens: int | None = None,
+        tool_calls: list[ToolCall] | None = None,
     ) -> None:
         """Override the next reply's text and usage; None keeps the computed value.
-        ``input_tokens`` is the whole prompt (OpenAI prompt_tokens, count_tokens' answer)."""
+        ``input_tokens`` is the whole prompt (OpenAI prompt_tokens, count_tokens' answer).
+        ``tool_calls``: ``(id, name, arguments)`` the reply calls; its text is then ``text``
+        or none."""
+        calls = tuple(tool_calls or ())
+        if calls and text is None:
+            text = ""
         with self._lock:
-            self._queue.append(_QueuedReply(text, input_tokens, output_tokens, cached_tokens))
+            self._queue.append(
+                _QueuedReply(text, input_tokens, output_tokens, cached_tokens, calls)
+            )
 
     def _record(self, received: Received) -> int:
         with self._lock:
-            self._requests.append(received)
+            if self.keep_requests:
+                self._requests.append(received)
             self._seq += 1
             return self._seq
 
@@ -527,7 +603,7 @@ class ProviderServer:
         prompt = count_input_tokens(body) if q.input_tokens is None else q.input_tokens
         output = count_output_tokens(text) if q.output_tokens is None else q.output_tokens
         cached = self.cached_tokens if q.cached_tokens is None else q.cached_tokens
-        return _Reply(text, prompt, output, min(cached, prompt), seq)
+        return _Reply(text, prompt, output, min(cached, prompt), seq, q.tool_calls)
 
 
 @contextmanager

@@ -298,7 +298,7 @@ def test_untouched_assistant_turns_keep_their_block_order(
 
 def test_a_request_that_would_start_with_an_assistant_turn_is_never_built() -> None:
     from headroom_core.errors import InputError
-    from headroom_integrations.anthropic import _with_messages
+    from headroom_integrations._plans import with_anthropic_messages as _with_messages
 
     cut = [
         {"role": "system", "content": "Be terse."},

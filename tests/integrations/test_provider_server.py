@@ -514,3 +514,40 @@ def test_reset_forgets_requests_and_queue(server: ProviderServer, oai: Any) -> N
         oai.chat.completions.create(model=GPT, messages=CHAT).choices[0].message.content
         == CHAT_TEXT
     )
+
+
+# -- scripted tool calls -----------------------------------------------------------------
+
+CALLS = [("call_1", "search", {"q": "errors", "limit": 3}), ("call_2", "fetch", {"id": 7})]
+
+
+def test_openai_tool_calls_plain_and_streamed(server: ProviderServer, oai: Any) -> None:
+    server.queue_reply(tool_calls=CALLS)
+    done = oai.chat.completions.create(model=GPT, messages=CHAT)
+    choice = done.choices[0]
+    assert choice.finish_reason == "tool_calls" and choice.message.content is None
+    got = [
+        (c.id, c.function.name, json.loads(c.function.arguments)) for c in choice.message.tool_calls
+    ]
+    assert got == CALLS
+
+    server.queue_reply(tool_calls=CALLS[:1])
+    with oai.chat.completions.stream(model=GPT, messages=CHAT) as stream:
+        final = stream.get_final_completion()
+    call = final.choices[0].message.tool_calls[0]
+    assert (call.id, call.function.name, json.loads(call.function.arguments)) == CALLS[0]
+    assert final.choices[0].finish_reason == "tool_calls"
+
+
+def test_anthropic_tool_use_plain_and_streamed(server: ProviderServer, ant: Any) -> None:
+    server.queue_reply("Looking.", tool_calls=CALLS)
+    done = ant.messages.create(model=CLAUDE, max_tokens=64, messages=HISTORY)
+    assert done.stop_reason == "tool_use"
+    assert done.content[0].type == "text" and done.content[0].text == "Looking."
+    assert [(b.id, b.name, b.input) for b in done.content[1:]] == CALLS
+
+    server.queue_reply(tool_calls=CALLS[1:])
+    with ant.messages.stream(model=CLAUDE, max_tokens=64, messages=HISTORY) as stream:
+        final = stream.get_final_message()
+    assert [(b.type, b.id, b.name, b.input) for b in final.content] == [("tool_use", *CALLS[1])]
+    assert final.stop_reason == "tool_use"
