@@ -35,7 +35,7 @@ except ImportError as exc:  # pragma: no cover - exercised without the extra
         'pip install "headroom-context[postgres]"'
     ) from exc
 
-__all__ = ["Database", "Migrations", "database"]
+__all__ = ["Database", "Migrations", "database", "psycopg"]
 
 _T = TypeVar("_T")
 #: (version, statements) in order; a component's schema is the result of applying them all.
@@ -202,7 +202,7 @@ def migrate(
             if version <= found:
                 continue
             for statement in statements:
-                conn.execute(statement)  # type: ignore[arg-type]
+                conn.execute(statement)
             conn.execute(
                 "INSERT INTO headroom_schema_version (component, version) VALUES (%s, %s)",
                 (component, version),

@@ -13,6 +13,7 @@ fails them.
 
 from __future__ import annotations
 
+import contextlib
 import glob
 import os
 import pwd
@@ -128,10 +129,8 @@ class PostgresServer:
         return self.url(name)
 
     def close(self) -> None:
-        try:
+        with contextlib.suppress(subprocess.CalledProcessError):
             self.stop("immediate")
-        except subprocess.CalledProcessError:
-            pass
         shutil.rmtree(self.root, ignore_errors=True)
 
 

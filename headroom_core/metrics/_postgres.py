@@ -307,7 +307,7 @@ class PostgresMetricsStore(ClosingContext):
         self.flush()
         return report_aggregates(self._db, **kwargs)
 
-    def stats(self) -> StoreStats:
+    def store_stats(self) -> StoreStats:
         """Health and counts of this store in this process."""
         b = self._db.breaker
         return StoreStats(
