@@ -19,6 +19,8 @@ from __future__ import annotations
 
 import itertools
 import uuid
+from collections.abc import Callable
+from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
@@ -29,6 +31,7 @@ from headroom_core._outbox import Outbox
 from headroom_core._postgres import Database, database, psycopg
 from headroom_core._remote import StoreStats, redact
 from headroom_core.errors import InputError, StorageError
+from headroom_core.metrics._aggregates import ReportAggregates
 from headroom_core.metrics._base import check_query, dumps
 from headroom_core.metrics._fields import (
     extra_int,
@@ -40,7 +43,14 @@ from headroom_core.metrics._fields import (
 )
 from headroom_core.metrics.records import RequestMetrics, Summary
 
-__all__ = ["MIGRATIONS", "PostgresMetricsStore"]
+__all__ = [
+    "MIGRATIONS",
+    "SELECT_RECORD",
+    "TABLE",
+    "PostgresMetricsStore",
+    "record_of",
+    "summary_in",
+]
 
 _WHAT = "metrics store"
 TABLE = "headroom_request_metrics"
@@ -124,6 +134,30 @@ _BY_MODE = (
     f"SELECT mode, COUNT(*) FROM {TABLE} "
     "WHERE (%(since)s::timestamptz IS NULL OR ts >= %(since)s) GROUP BY mode"
 )
+
+
+def summary_in(c: psycopg.Connection[Any], since: datetime | None) -> Summary:
+    """The Summary of the rows at or after ``since``, by two aggregate queries on ``c``."""
+    params = {"since": since}
+    totals = c.execute(_SUMMARY, params).fetchone()
+    modes = c.execute(_BY_MODE, params).fetchall()
+    count, before, after, saved, c_before, c_after, c_saved, first, last = totals or (
+        (0,) * 7 + (None, None)
+    )
+    before, saved = int(before), int(saved)
+    return Summary(
+        requests=int(count),
+        total_tokens_before=before,
+        total_tokens_after=int(after),
+        total_tokens_saved=saved,
+        savings_percent=100.0 * saved / before if before > 0 else 0.0,
+        total_cost_before=float(c_before),
+        total_cost_after=float(c_after),
+        cost_saved=float(c_saved),
+        by_mode=dict(sorted((str(k), int(n)) for k, n in modes)),
+        first_timestamp=first,
+        last_timestamp=last,
+    )
 
 
 def _check_text(m: RequestMetrics, values: tuple[Any, ...]) -> None:
@@ -271,41 +305,39 @@ class PostgresMetricsStore(ClosingContext):
         """Totals computed by SQL aggregates in one snapshot (no rows are loaded);
         ``dropped_records``: rows this process could not write."""
         check_query(None, since)
-        params = {"since": since}
 
-        def query(c: psycopg.Connection[Any]) -> tuple[Any, list[Any]]:
+        def query(c: psycopg.Connection[Any]) -> Summary:
             with c.transaction():
-                c.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
-                totals = c.execute(_SUMMARY, params).fetchone()
-                modes = c.execute(_BY_MODE, params).fetchall()
-            return totals, modes
+                c.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
+                return summary_in(c, since)
 
-        totals, modes = self._read(query)
-        count, before, after, saved, c_before, c_after, c_saved, first, last = totals
-        before, saved = int(before), int(saved)
-        return Summary(
-            requests=int(count),
-            total_tokens_before=before,
-            total_tokens_after=int(after),
-            total_tokens_saved=saved,
-            savings_percent=100.0 * saved / before if before > 0 else 0.0,
-            total_cost_before=float(c_before),
-            total_cost_after=float(c_after),
-            cost_saved=float(c_saved),
-            by_mode=dict(sorted((str(k), int(n)) for k, n in modes)),
-            first_timestamp=first,
-            last_timestamp=last,
-            dropped_records=self._outbox.dropped,
-        )
+        summary: Summary = self._read(query)
+        return replace(summary, dropped_records=self._outbox.dropped)
 
-    def report_aggregates(self, **kwargs: Any) -> Any:
-        """The report's numbers, as SQL aggregates (see :mod:`._pg_report`)."""
+    def report_aggregates(
+        self,
+        *,
+        since: datetime | None,
+        period: str,
+        top: int,
+        window_for: Callable[[str, str], int | None],
+        price_for: Callable[[str, str], float | None],
+    ) -> ReportAggregates:
+        """The report's numbers as SQL aggregates in one snapshot (see :mod:`._pg_report`)."""
         from headroom_core.metrics._pg_report import report_aggregates
 
+        check_query(None, since)
         if self._closed:
             raise StorageError(f"metrics store {self._db.label} is closed")
         self.flush()
-        return report_aggregates(self._db, **kwargs)
+        return report_aggregates(
+            self._db,
+            since=since,
+            period=period,
+            top=top,
+            window_for=window_for,
+            price_for=price_for,
+        )
 
     def store_stats(self) -> StoreStats:
         """Health and counts of this store in this process."""

@@ -28,9 +28,11 @@ __all__ = [
     "extra_strs",
     "input_price",
     "model_info",
+    "price_for",
     "projected_saved",
     "sent_tokens",
     "waste_tokens",
+    "window_for",
 ]
 
 
@@ -48,6 +50,20 @@ def model_info(m: RequestMetrics) -> ModelInfo | None:
 def input_price(m: RequestMetrics) -> float | None:
     """List price in USD per input token for the record's model, or None when unknown."""
     info = model_info(m)
+    if info is None or info.input_per_million is None:
+        return None
+    return info.input_per_million / 1_000_000
+
+
+def window_for(provider: str, model: str) -> int | None:
+    """The model's context window in tokens, or None when unknown."""
+    info = _lookup(provider, model)
+    return None if info is None else info.context
+
+
+def price_for(provider: str, model: str) -> float | None:
+    """List price in USD per input token of (provider, model), or None when unknown."""
+    info = _lookup(provider, model)
     if info is None or info.input_per_million is None:
         return None
     return info.input_per_million / 1_000_000
