@@ -10,7 +10,8 @@ A PostgreSQL or Redis store can be down when it is opened or go away mid-run. Th
 - what is written (metrics rows, TOIN counts, originals cut while the store is down) is
   buffered in memory, bounded, and written by a background thread when the store is
   back (:mod:`headroom_core._outbox`); what does not fit is dropped and counted;
-- :class:`StoreStats` reports this per store and process (``store.stats()``).
+- :class:`~headroom_core._health.StoreStats` reports this per store and process
+  (``store.store_stats()``).
 
 Options are fields of :class:`RemoteOptions`, given as query parameters of the store URL
 (``postgresql://u@h/db?timeout_ms=20&buffer=50000``); the other parameters go to the
@@ -19,20 +20,15 @@ driver (``sslmode=require``, ...).
 
 from __future__ import annotations
 
-import logging
-import threading
-import time
-from dataclasses import dataclass
-from datetime import datetime, timezone
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from .errors import ConfigError, StorageError
+from ._health import Breaker, StoreStats, log
+from ._store_url import redact
+from .errors import ConfigError
 
-__all__ = ["Breaker", "RemoteOptions", "StoreStats", "redact", "split_options"]
-
-log = logging.getLogger("headroom_core.stores")
+__all__ = ["Breaker", "RemoteOptions", "StoreStats", "log", "redact", "split_options"]
 
 
 class RemoteOptions(BaseModel):
@@ -98,19 +94,6 @@ class RemoteOptions(BaseModel):
 _OPTION_NAMES = frozenset(RemoteOptions.model_fields)
 
 
-def redact(url: str) -> str:
-    """``url`` without its password (for messages, logs and ``repr``)."""
-    try:
-        parts = urlsplit(url)
-    except ValueError:
-        return url
-    if parts.password is None:
-        return url
-    host = parts.hostname or ""
-    netloc = f"{parts.username or ''}:***@{host}" + (f":{parts.port}" if parts.port else "")
-    return urlunsplit(parts._replace(netloc=netloc))
-
-
 def split_options(what: str, url: str) -> tuple[str, RemoteOptions]:
     """(the URL for the driver, our options) from ``url``; ConfigError names a bad option."""
     try:
@@ -131,94 +114,3 @@ def split_options(what: str, url: str) -> tuple[str, RemoteOptions]:
         raise ConfigError(f"{what} URL {redact(url)!r}: {problems}") from exc
     clean = urlunsplit(parts._replace(query=urlencode(theirs)))
     return clean, options
-
-
-@dataclass(frozen=True, slots=True)
-class StoreStats:
-    """Health and counts of one shared store in this process, since it was opened.
-
-    ``available`` is False while the store is treated as down (calls fail open at once);
-    ``failures`` counts failed calls and writes; ``pending`` rows wait in memory for the
-    store; ``written`` rows were written by the background writer; ``dropped`` rows were
-    lost (buffer full, refused by the store, or still unwritten at close); ``spilled``
-    originals were kept in this process while the store could not be written.
-    """
-
-    store: str
-    available: bool
-    failures: int
-    pending: int
-    written: int
-    dropped: int
-    spilled: int = 0
-    down_since: datetime | None = None
-    last_error: str | None = None
-
-
-class Breaker:
-    """Fail fast while a store is down: after a failure every call fails at once for
-    ``retry_s``; then one call goes through to try again. Logs each change of state."""
-
-    __slots__ = ("_down_since", "_lock", "_next_try", "failures", "label", "last_error", "retry_s")
-
-    def __init__(self, label: str, retry_s: float) -> None:
-        self.label = label
-        self.retry_s = retry_s
-        self._lock = threading.Lock()
-        self._down_since: float | None = None
-        self._next_try = 0.0
-        self.failures = 0
-        self.last_error: str | None = None
-
-    @property
-    def available(self) -> bool:
-        return self._down_since is None
-
-    @property
-    def down_since(self) -> datetime | None:
-        since = self._down_since
-        if since is None:
-            return None
-        wall = time.time() - (time.monotonic() - since)
-        return datetime.fromtimestamp(wall, timezone.utc)
-
-    def allow(self) -> bool:
-        """True if a call may go to the store now (always, unless it is down and the next
-        try is not due; the call that is let through is the try)."""
-        with self._lock:
-            if self._down_since is None:
-                return True
-            now = time.monotonic()
-            if now >= self._next_try:
-                self._next_try = now + self.retry_s
-                return True
-            return False
-
-    def check(self) -> None:
-        """StorageError at once when the store is down and no try is due."""
-        if not self.allow():
-            raise StorageError(f"{self.label} is unavailable ({self.last_error}); failing open")
-
-    def succeeded(self) -> None:
-        with self._lock:
-            since, self._down_since = self._down_since, None
-        if since is not None:
-            log.warning("%s is available again after %.1f s", self.label, time.monotonic() - since)
-
-    def failed(self, exc: BaseException) -> None:
-        text = f"{type(exc).__name__}: {exc}".strip()
-        with self._lock:
-            self.failures += 1
-            self.last_error = text[:300]
-            was_up = self._down_since is None
-            now = time.monotonic()
-            if was_up:
-                self._down_since = now
-            self._next_try = now + self.retry_s
-        if was_up:
-            log.warning(
-                "%s is unavailable (%s); failing open, trying again every %.1f s",
-                self.label,
-                text[:300],
-                self.retry_s,
-            )

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 
-from headroom_core._remote import redact
+from headroom_core._store_url import redact
 from headroom_core.errors import ConfigError, StorageError
 from headroom_core.metrics import DEFAULT_METRICS_URL, MetricsStore, RequestMetrics, open_store
 from headroom_core.metrics._aggregates import AggregatingStore, ReportAggregates, aggregate_records
