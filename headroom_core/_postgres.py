@@ -47,6 +47,9 @@ _SCHEMA_TABLE = """CREATE TABLE IF NOT EXISTS headroom_schema_version (
     applied_at TIMESTAMPTZ NOT NULL DEFAULT now(),
     PRIMARY KEY (component, version)
 )"""
+#: Longest a call off the request path waits for a pooled connection (the pool keeps
+#: trying to connect meanwhile); past it the store is treated as down.
+CONNECT_WAIT_S = 3.0
 _LOCK_KEY = 0x68656164  # "head": one advisory lock for every migration
 #: libpq waits at least 2 s to connect; the pool does that in its own threads.
 _CONNECT_TIMEOUT_S = 2
@@ -83,21 +86,16 @@ class Database:
                 self._runner = None
                 self._migrated = set()
             if self._pool is None:
-                kwargs: dict[str, Any] = {"autocommit": True}
-                if "connect_timeout" not in self.url:
-                    kwargs["connect_timeout"] = _CONNECT_TIMEOUT_S
-                if "application_name" not in self.url:
-                    kwargs["application_name"] = "headroom"
                 pool = ConnectionPool(
                     self.url,
-                    min_size=1,
+                    min_size=min(2, self.options.pool_max),
                     max_size=self.options.pool_max,
-                    kwargs=kwargs,
+                    kwargs=self._kwargs(),
                     configure=self._configure,
                     check=ConnectionPool.check_connection,
                     open=False,
                     name=self.label,
-                    reconnect_timeout=3600.0,
+                    reconnect_timeout=5.0,  # then start again at 1 s: no long backoff
                 )
                 pool.open(wait=False)
                 self._pool = pool
@@ -143,15 +141,45 @@ class Database:
             raise err from exc
 
     def read(self, fn: Callable[[psycopg.Connection[Any]], _T]) -> _T:
-        """``fn(conn)`` off the request path (summaries, reports, stats)."""
-        return self.run(fn, wait=self.options.read_timeout_s)
+        """``fn(conn)`` off the request path (summaries, reports, the background writer):
+        StorageError at once while the store is down, else waits up to ``CONNECT_WAIT_S``
+        for a connection and ``read_timeout_s`` for the query."""
+        self.breaker.check()
+        return self.background(fn)
+
+    def background(self, fn: Callable[[psycopg.Connection[Any]], _T]) -> _T:
+        """``fn(conn)`` for the background writer, which asks the breaker itself."""
+        return self.run(fn, wait=min(CONNECT_WAIT_S, self.options.read_timeout_s))
 
     # -- schema ----------------------------------------------------------------------------
 
     def register(self, component: str, migrations: Migrations) -> None:
+        """Add a store of ``component`` and, when the server answers, apply its migrations
+        and fill the pool now (so the first request finds a connection). A server that
+        refuses is marked down at once; a newer schema raises StorageError."""
         with self._lock:
             self._components.setdefault(component, tuple(migrations))
             self._users += 1
+            ready = component in self._migrated
+        if not ready:
+            self._warm_up()
+
+    def _kwargs(self) -> dict[str, Any]:
+        kwargs: dict[str, Any] = {"autocommit": True}
+        if "connect_timeout" not in self.url:
+            kwargs["connect_timeout"] = _CONNECT_TIMEOUT_S
+        if "application_name" not in self.url:
+            kwargs["application_name"] = "headroom"
+        return kwargs
+
+    def _warm_up(self) -> None:
+        try:
+            with psycopg.connect(self.url, **self._kwargs()) as conn:
+                self._configure(conn)
+                self._ensure_migrated(conn)
+            self.pool().wait(timeout=CONNECT_WAIT_S)
+        except (psycopg.Error, PoolTimeout, OSError) as exc:
+            self.breaker.failed(exc)
 
     def _ensure_migrated(self, conn: psycopg.Connection[Any]) -> None:
         missing = [c for c in self._components if c not in self._migrated]

@@ -97,7 +97,7 @@ class PostgresServer:
             f.write(
                 f"\nlisten_addresses = '127.0.0.1'\nport = {self.port}\n"
                 f"unix_socket_directories = '{self.root}'\nfsync = off\n"
-                "synchronous_commit = off\nfull_page_writes = off\nmax_connections = 200\n"
+                "full_page_writes = off\nmax_connections = 200\n"
             )
         self.start()
 
@@ -117,6 +117,19 @@ class PostgresServer:
         self._as_owner(
             [str(self.bindir / "pg_ctl"), "-D", str(self.data), "-m", mode, "-w", "stop"]
         )
+
+    def pids(self) -> list[int]:
+        """The postmaster and its children (to pause the whole server with SIGSTOP)."""
+        main = int((self.data / "postmaster.pid").read_text().split()[0])
+        pids = [main]
+        for stat in Path("/proc").glob("[0-9]*/stat"):
+            try:
+                fields = stat.read_text().rsplit(")", 1)[1].split()
+            except (OSError, IndexError):
+                continue
+            if int(fields[1]) == main:
+                pids.append(int(stat.parent.name))
+        return pids
 
     def url(self, db: str = "postgres") -> str:
         return f"postgresql://headroom@127.0.0.1:{self.port}/{db}"

@@ -128,7 +128,7 @@ class _PostgresBackend:
         self._db.bounded(lambda c: self._insert(c, [packed]))
 
     def put_many(self, packed: list[Packed]) -> None:
-        self._db.read(lambda c: self._insert(c, packed))
+        self._db.background(lambda c: self._insert(c, packed))
 
     def get(self, ref: str) -> Packed | None:
         params = {"ref": ref, "ttl": self._ttl}

@@ -264,7 +264,7 @@ class PostgresMetricsStore(ClosingContext):
                     refused += 1
             return refused
 
-        return self._db.run(insert, wait=self._db.options.read_timeout_s)
+        return self._db.background(insert)
 
     def flush(self, timeout: float | None = None) -> bool:
         """Wait until this process's queued rows are written (True), a write fails or

@@ -79,7 +79,7 @@ class _PostgresBackend:
                 if fields:
                     cur.executemany(_ADD_FIELD, fields)
 
-        (self._db.bounded if bounded else self._db.read)(write)
+        (self._db.bounded if bounded else self._db.background)(write)
 
     def fields(self, tool: str) -> dict[str, int]:
         sql = "SELECT field, count FROM headroom_toin_fields WHERE tool = %s"
