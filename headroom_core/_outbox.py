@@ -1,8 +1,10 @@
 """``Outbox``: rows waiting in memory for a shared store, written in batches by a thread.
 
-``put`` never touches the network: it appends to a bounded queue (a full queue drops the
-new row and counts it). A daemon thread takes up to ``batch`` rows at a time, waiting up
-to ``flush_ms`` to gather them, and hands them to ``write``; a failed write puts them back
+``put`` never touches the network: it appends to a bounded queue. When the queue is full
+and the store is up (writing slower than rows arrive), ``put`` waits up to ``put_wait_s``
+for room; when the store is down, or after that wait, the new row is dropped and counted.
+A daemon thread takes up to ``batch`` rows at a time, waiting up to ``flush_ms`` to gather
+them, and hands them to ``write``; a failed write puts them back
 in front and tells the store's :class:`~headroom_core._remote.Breaker`, which spaces the
 retries. ``write`` returns how many rows the store refused for good (a bad row is dropped
 and counted, never retried forever). ``flush`` waits for the queue to empty; ``close``
@@ -49,6 +51,7 @@ class Outbox(Generic[_T]):
         capacity: int,
         batch: int,
         flush_s: float,
+        put_wait_s: float = 0.0,
     ) -> None:
         self.label = label
         self._write = write
@@ -56,6 +59,7 @@ class Outbox(Generic[_T]):
         self.capacity = capacity
         self.batch = batch
         self.flush_s = flush_s
+        self.put_wait_s = put_wait_s
         self.written = 0
         self.dropped = 0
         self._reset()
@@ -87,7 +91,11 @@ class Outbox(Generic[_T]):
         if self._pid != os.getpid():
             self._after_fork()
         with self._cond:
-            if self._closing or len(self._items) + self._inflight >= self.capacity:
+            if self._full() and not self._closing and self._breaker.available:
+                deadline = time.monotonic() + self.put_wait_s  # backpressure, bounded
+                while self._full() and (left := deadline - time.monotonic()) > 0:
+                    self._cond.wait(left)
+            if self._closing or self._full():
                 self.dropped += 1
                 warn = not self._warned_full and not self._closing
                 self._warned_full = True
@@ -100,12 +108,15 @@ class Outbox(Generic[_T]):
                 return True
         if warn:
             log.warning(
-                "%s: %d rows are waiting for the store; new rows are dropped (counted in "
-                "stats().dropped) until it is back",
+                "%s: %d rows are waiting to be written (store unavailable, or slower than "
+                "the traffic); new rows are dropped and counted in store_stats().dropped",
                 self.label,
                 self.capacity,
             )
         return False
+
+    def _full(self) -> bool:
+        return len(self._items) + self._inflight >= self.capacity
 
     def _start(self) -> None:
         if self._thread is None:

@@ -82,6 +82,7 @@ class SharedToin(ClosingContext):
             capacity=opts.buffer,
             batch=opts.batch,
             flush_s=opts.flush_ms / 1000.0,
+            put_wait_s=opts.timeout_s,
         )
 
     def __repr__(self) -> str:

@@ -324,7 +324,7 @@ def test_postgres_stopped_mid_run_rows_wait_then_arrive(
         stats = store.store_stats()  # type: ignore[attr-defined]
         assert (stats.available, stats.pending, stats.dropped) == (False, 300, 0)
         assert small.store_stats().dropped == 30  # type: ignore[attr-defined]
-        assert any("rows are waiting for the store" in r.getMessage() for r in caplog.records)
+        assert any("rows are waiting to be written" in r.getMessage() for r in caplog.records)
         with pytest.raises(StorageError):
             store.get_summary()
         own_postgres.start()

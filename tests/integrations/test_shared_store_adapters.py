@@ -43,7 +43,9 @@ def test_postprocessor_and_retrieve_tool_take_a_store_url(
     request: pytest.FixtureRequest, kind: str
 ) -> None:
     url = str(request.getfixturevalue("redis_url" if kind == "redis" else "pg_url"))
-    long_text = " ".join(f"Sentence {i} about the deploy pipeline of service {i}." for i in range(400))
+    long_text = " ".join(
+        f"Sentence {i} about the deploy pipeline of service {i}." for i in range(400)
+    )
     nodes = [NodeWithScore(node=TextNode(id_="n1", text=long_text), score=0.9)]
     pp = HeadroomNodePostprocessor(token_budget=200, scorer="bm25", store=url)
     (out,) = pp.postprocess_nodes(nodes, query_str="service 7 deploy")
