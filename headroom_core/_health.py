@@ -12,9 +12,15 @@ from datetime import datetime, timezone
 
 from .errors import StorageError
 
-__all__ = ["Breaker", "StoreStats", "log", "store_stats"]
+__all__ = ["Breaker", "Pending", "StoreStats", "log", "store_stats"]
 
 log = logging.getLogger("headroom_core.stores")
+
+
+class Pending(StorageError):
+    """A call on the request path did not finish within ``timeout_ms`` and goes on in the
+    background: its outcome is not known yet (the caller's ``on_late_failure`` hears of a
+    failure), so the caller must not do it again."""
 
 
 @dataclass(frozen=True, slots=True)

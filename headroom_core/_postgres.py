@@ -23,6 +23,7 @@ from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from typing import Any, TypeVar
 
+from ._health import Pending
 from ._remote import Breaker, RemoteOptions, log, redact, split_options
 from .errors import ConfigError, StorageError
 
@@ -126,19 +127,33 @@ class Database:
         self.breaker.succeeded()
         return result
 
-    def bounded(self, fn: Callable[[psycopg.Connection[Any]], _T]) -> _T:
+    def bounded(
+        self,
+        fn: Callable[[psycopg.Connection[Any]], _T],
+        on_late_failure: Callable[[BaseException], None] | None = None,
+    ) -> _T:
         """``fn(conn)`` for the request path: StorageError at once while the store is down,
-        and after ``timeout_ms`` whatever the server does (the call goes on in a worker)."""
+        and after ``timeout_ms`` whatever the server does. A call that has started by then
+        goes on in a worker and raises :class:`Pending` here; ``on_late_failure`` is told if
+        it then fails (so a write is neither lost nor done twice)."""
         self.breaker.check()
         timeout = self.options.timeout_s
         future = self._executor().submit(self.run, fn, wait=timeout)
         try:
             return future.result(timeout=timeout)
         except FutureTimeout as exc:
-            future.cancel()
-            err = StorageError(f"{self.label}: no answer within {self.options.timeout_ms} ms")
-            self.breaker.failed(err)
-            raise err from exc
+            message = f"{self.label}: no answer within {self.options.timeout_ms} ms"
+            if future.cancel():  # never started: nothing was done
+                err = StorageError(message)
+                self.breaker.failed(err)
+                raise err from exc
+            if on_late_failure is not None:
+                future.add_done_callback(
+                    lambda f: on_late_failure(e) if (e := f.exception()) is not None else None
+                )
+            pending = Pending(message + "; the call goes on")
+            self.breaker.failed(pending)
+            raise pending from exc
 
     def read(self, fn: Callable[[psycopg.Connection[Any]], _T]) -> _T:
         """``fn(conn)`` off the request path (summaries, reports, the background writer):

@@ -7,6 +7,7 @@ lose an increment.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from headroom_core._postgres import Database, database, psycopg
@@ -55,7 +56,7 @@ def _merged(counts: list[Count]) -> tuple[list[tuple[str, str, int, int]], list[
     """The events summed per key, in a fixed order (so concurrent batches lock alike)."""
     per_kind: dict[tuple[str, str], list[int]] = {}
     per_field: dict[tuple[str, str], int] = {}
-    for tool, kind, retrieval, fields in counts:
+    for _, tool, kind, retrieval, fields in counts:
         per_kind.setdefault((tool, kind), [0, 0])[1 if retrieval else 0] += 1
         for name in fields:
             per_field[(tool, name)] = per_field.get((tool, name), 0) + 1
@@ -70,7 +71,13 @@ class _PostgresBackend:
         self.breaker = db.breaker
         self.options: RemoteOptions = db.options
 
-    def add(self, counts: list[Count], *, bounded: bool) -> None:
+    def add(
+        self,
+        counts: list[Count],
+        *,
+        bounded: bool,
+        on_late_failure: Callable[[BaseException], None] | None = None,
+    ) -> None:
         rows, fields = _merged(counts)
 
         def write(c: psycopg.Connection[Any]) -> None:
@@ -79,7 +86,10 @@ class _PostgresBackend:
                 if fields:
                     cur.executemany(_ADD_FIELD, fields)
 
-        (self._db.bounded if bounded else self._db.background)(write)
+        if bounded:
+            self._db.bounded(write, on_late_failure)
+        else:
+            self._db.background(write)
 
     def fields(self, tool: str) -> dict[str, int]:
         sql = "SELECT field, count FROM headroom_toin_fields WHERE tool = %s"

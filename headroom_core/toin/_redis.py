@@ -2,14 +2,18 @@
 
 Keys (``<prefix>:toin:v1:...``): ``tools`` (a set of tool names, ``""`` for none),
 ``t:<tool>`` (a hash of ``c:<kind>`` / ``r:<kind>`` counts) and ``f:<tool>`` (a hash of
-field counts). Each event is one MULTI/EXEC of HINCRBYs, so concurrent writers never lose
-an increment. These keys are small; with ``allkeys-lru`` a server short of memory may
+field counts). Each event is one Lua script, atomic, that applies it only if its id is new
+(``ev:<id>``, kept 10 minutes): concurrent writers never lose an increment, and an event
+sent again after a timeout (its first try may have landed) is not counted twice.
+
+These keys are small; with ``allkeys-lru`` a server short of memory may
 evict a cold tool's counts (learning starts again for it), ``volatile-lru`` with
 ``ttl_s`` on the originals spares them.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from headroom_core._redis import Server, pipeline_results, redis, server
@@ -20,6 +24,16 @@ __all__ = ["RedisToin"]
 
 _WHAT = "TOIN"
 _LAYOUT = "v1"
+#: Seconds an event id is remembered: a retry within this is never counted twice.
+_EVENT_TTL_S = 600
+# KEYS: event id, tools set, tool counts, tool fields; ARGV: tool, count field, fields...
+_APPLY = f"""
+if not redis.call('SET', KEYS[1], '1', 'NX', 'EX', {_EVENT_TTL_S}) then return 0 end
+redis.call('SADD', KEYS[2], ARGV[1])
+redis.call('HINCRBY', KEYS[3], ARGV[2], 1)
+for i = 3, #ARGV do redis.call('HINCRBY', KEYS[4], ARGV[i], 1) end
+return 1
+"""
 
 
 def _s(value: Any) -> str:
@@ -33,6 +47,7 @@ class _RedisBackend:
         self.breaker = srv.breaker
         self.options: RemoteOptions = srv.options
         self._tools = srv.key("toin", _LAYOUT, "tools")
+        self._apply = srv.fast.register_script(_APPLY)
 
     def _t(self, tool: str) -> str:
         return self._srv.key("toin", _LAYOUT, "t", tool)
@@ -40,14 +55,20 @@ class _RedisBackend:
     def _f(self, tool: str) -> str:
         return self._srv.key("toin", _LAYOUT, "f", tool)
 
-    def add(self, counts: list[Count], *, bounded: bool) -> None:
+    def add(
+        self,
+        counts: list[Count],
+        *,
+        bounded: bool,
+        on_late_failure: Callable[[BaseException], None] | None = None,
+    ) -> None:
         def write(r: redis.Redis) -> None:
-            pipe = r.pipeline(transaction=True)
-            for tool, kind, retrieval, fields in counts:
-                pipe.sadd(self._tools, tool)
-                pipe.hincrby(self._t(tool), f"{'r' if retrieval else 'c'}:{kind}", 1)
-                for name in fields:
-                    pipe.hincrby(self._f(tool), name, 1)
+            pipe = r.pipeline(transaction=False)
+            for event, tool, kind, retrieval, fields in counts:
+                keys = [self._srv.key("toin", _LAYOUT, "ev", event), self._tools,
+                        self._t(tool), self._f(tool)]  # fmt: skip
+                field = f"{'r' if retrieval else 'c'}:{kind}"
+                self._apply(keys=keys, args=[tool, field, *fields], client=pipe)
             pipe.execute()
 
         (self._srv.bounded if bounded else self._srv.read)(write)

@@ -15,10 +15,12 @@ path (every tool output asks :meth:`~SharedToin.fields_for`, every lossy cut cal
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterable
+import uuid
+from collections.abc import Callable, Iterable
 from typing import Protocol
 
 from headroom_core._closing import ClosingContext
+from headroom_core._health import Pending
 from headroom_core._outbox import Outbox
 from headroom_core._remote import Breaker, RemoteOptions, StoreStats
 from headroom_core.errors import StorageError
@@ -35,8 +37,9 @@ from headroom_core.toin._base import (
 
 __all__ = ["Backend", "Count", "SharedToin"]
 
-#: One event to count: (tool key, kind, retrieval?, fields learned). Tool None is "".
-Count = tuple[str, str, bool, tuple[str, ...]]
+#: One event to count: (event id, tool key, kind, retrieval?, fields learned); tool None is
+#: "". The id lets a backend apply an event once however often it is sent (Redis).
+Count = tuple[str, str, str, bool, tuple[str, ...]]
 
 
 class Backend(Protocol):
@@ -46,7 +49,16 @@ class Backend(Protocol):
     breaker: Breaker
     options: RemoteOptions
 
-    def add(self, counts: list[Count], *, bounded: bool) -> None: ...
+    def add(
+        self,
+        counts: list[Count],
+        *,
+        bounded: bool,
+        on_late_failure: Callable[[BaseException], None] | None = None,
+    ) -> None:
+        """Apply ``counts``; ``bounded``: within timeout_ms (Pending: still running, and
+        ``on_late_failure`` hears if it then fails)."""
+        ...
 
     def fields(self, tool: str) -> dict[str, int]: ...
 
@@ -96,15 +108,20 @@ class SharedToin(ClosingContext):
         return 0
 
     def _count(self, count: Count) -> None:
+        def late(exc: BaseException) -> None:
+            self._outbox.put(count)
+
         try:
-            self._backend.add([count], bounded=True)
+            self._backend.add([count], bounded=True, on_late_failure=late)
+        except Pending:
+            pass  # still running; a late failure queues it
         except StorageError:
             self._outbox.put(count)
 
     def record_compression(self, tool: str | None, kind: str) -> None:
         """Count one lossy cut of ``tool``'s output."""
         key = _key(check_tool("record_compression", tool))
-        self._count((key, check_kind("record_compression", kind), False, ()))
+        self._count((uuid.uuid4().hex, key, check_kind("record_compression", kind), False, ()))
 
     def record_retrieval(
         self, tool: str | None, kind: str, query: str | None, fields: Iterable[str] = ()
@@ -112,7 +129,7 @@ class SharedToin(ClosingContext):
         """Count one retrieval, and once each ``fields`` and the query's terms as needed."""
         key = _key(check_tool("record_retrieval", tool))
         kind = check_kind("record_retrieval", kind)
-        self._count((key, kind, True, tuple(learned_fields(query, fields))))
+        self._count((uuid.uuid4().hex, key, kind, True, tuple(learned_fields(query, fields))))
 
     def fields_for(self, tool: str | None) -> frozenset[str]:
         """Fields needed by at least ``min_field_count`` retrievals of ``tool``."""

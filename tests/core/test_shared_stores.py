@@ -400,3 +400,14 @@ def test_a_paused_server_never_holds_a_request_for_long(
     assert written(*stores)
     for s in stores:
         s.close()  # type: ignore[attr-defined]
+
+
+def test_a_redis_toin_event_sent_twice_counts_once(redis_url: str) -> None:
+    """A count whose first try timed out may have landed; sending it again is safe."""
+    with open_toin(redis_url) as toin:
+        backend = toin._backend  # type: ignore[attr-defined]
+        event = ("e1", "search", "smart_crusher", True, ("status",))
+        backend.add([event], bounded=True)
+        backend.add([event, ("e2", "search", "smart_crusher", False, ())], bounded=False)
+        stats = toin.stats()["search"]
+        assert (stats.compressions, stats.retrievals, stats.fields) == (1, 1, {"status": 1})
