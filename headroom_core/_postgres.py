@@ -156,14 +156,14 @@ class Database:
             raise pending from exc
 
     def read(self, fn: Callable[[psycopg.Connection[Any]], _T]) -> _T:
-        """``fn(conn)`` off the request path (summaries, reports, the background writer):
-        StorageError at once while the store is down, else waits up to ``CONNECT_WAIT_S``
-        for a connection and ``read_timeout_s`` for the query."""
-        self.breaker.check()
+        """``fn(conn)`` off the request path (summaries, reports, clear): waits up to
+        ``CONNECT_WAIT_S`` for a connection and ``read_timeout_s`` for the query, whatever
+        the request path's breaker says (one slow request does not make a report fail)."""
         return self.background(fn)
 
     def background(self, fn: Callable[[psycopg.Connection[Any]], _T]) -> _T:
-        """``fn(conn)`` for the background writer, which asks the breaker itself."""
+        """``fn(conn)`` off the request path (the background writer asks the breaker
+        itself before it calls this)."""
         return self.run(fn, wait=min(CONNECT_WAIT_S, self.options.read_timeout_s))
 
     # -- schema ----------------------------------------------------------------------------

@@ -60,6 +60,10 @@ def example_history() -> list[dict[str, Any]]:
 # --------------------------------------------------------------------------- shared stores
 # Throwaway servers (tests/_servers.py), one per session, started on first use and stopped
 # at the end; each test gets a fresh database (PostgreSQL) or a flushed db number (Redis).
+# Their URLs carry a generous timeout_ms: the suites that use them test what the stores
+# keep, not how a loaded 2-core machine answers in 50 ms (tests/core/test_shared_stores.py
+# tests the fault paths with the default on servers of their own).
+RELAXED = "timeout_ms=5000"
 
 
 @pytest.fixture(scope="session")
@@ -97,7 +101,8 @@ _db_counter = itertools.count()
 def pg_url(postgres_server: Any) -> str:
     """A URL to a new, empty PostgreSQL database."""
     pytest.importorskip("psycopg", reason="PostgreSQL stores need the postgres extra")
-    return str(postgres_server.create_database(f"t{os.getpid()}_{next(_db_counter)}"))
+    name = f"t{os.getpid()}_{next(_db_counter)}"
+    return f"{postgres_server.create_database(name)}?{RELAXED}"
 
 
 @pytest.fixture
@@ -109,4 +114,4 @@ def redis_url(redis_server: Any) -> str:
     client = redis.Redis.from_url(url)
     client.flushdb()
     client.close()
-    return url
+    return f"{url}?{RELAXED}"

@@ -144,7 +144,7 @@ class _PostgresBackend:
         return bool(self._db.bounded(lambda c: c.execute(sql, params).fetchone() is not None))
 
     def count(self) -> int:
-        row = self._db.bounded(lambda c: c.execute(f"SELECT entries FROM {_T}_totals").fetchone())
+        row = self._db.read(lambda c: c.execute(f"SELECT entries FROM {_T}_totals").fetchone())
         return int(row[0]) if row else 0
 
     @property

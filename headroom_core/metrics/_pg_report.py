@@ -24,7 +24,7 @@ from headroom_core.metrics._aggregates import (
     PrefixRow,
     ReportAggregates,
 )
-from headroom_core.metrics._postgres import SELECT_RECORD, TABLE, record_of, summary_in
+from headroom_core.metrics._pg_schema import SELECT_RECORD, TABLE, record_of, summary_in
 from headroom_core.metrics.records import Summary
 
 __all__ = ["report_aggregates"]

@@ -54,7 +54,7 @@ SHARED_KINDS = ("redis", "postgresql")
 def shared_url(request: pytest.FixtureRequest, kind: str, query: str = "") -> str:
     """A fresh Redis db or PostgreSQL database on the session's throwaway server."""
     url = str(request.getfixturevalue("redis_url" if kind == "redis" else "pg_url"))
-    return url + (f"?{query}" if query else "")
+    return url + (f"&{query}" if query else "")
 
 
 @pytest.fixture(params=(*KINDS, *SHARED_KINDS))

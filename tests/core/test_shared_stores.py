@@ -38,7 +38,7 @@ SHARED = ("redis", "postgresql")
 
 def url_for(request: pytest.FixtureRequest, kind: str, query: str = "") -> str:
     url = str(request.getfixturevalue("redis_url" if kind == "redis" else "pg_url"))
-    return url + (f"?{query}" if query else "")
+    return url + (f"&{query}" if query else "")
 
 
 def row(worker: int, i: int, **kw: Any) -> RequestMetrics:
@@ -162,7 +162,7 @@ def test_a_ref_made_in_one_process_is_retrieved_exactly_in_another(
 
 
 def test_postgres_originals_evict_the_least_recently_used(pg_url: str) -> None:
-    with open_original_store(pg_url + "?max_entries=3") as s:
+    with open_original_store(pg_url + "&max_entries=3") as s:
         a, b, c = (s.put(t) for t in ("a", "b", "c"))
         assert s.get(a) is not None  # order of use: b, c, a
         d = s.put("d")  # evicts b
@@ -172,7 +172,7 @@ def test_postgres_originals_evict_the_least_recently_used(pg_url: str) -> None:
         assert a not in s and len(s) == 3
         assert retrieve(a, store=s).startswith(f"[headroom: no original stored under ref '{a}'")
     with (
-        open_original_store(pg_url + "?max_bytes=10") as s,
+        open_original_store(pg_url + "&max_bytes=10") as s,
         pytest.raises(StorageError, match="larger than"),
     ):
         s.put("x" * 11)
@@ -211,10 +211,10 @@ def test_redis_evicts_by_its_own_lru_policy_and_the_model_is_told() -> None:
 
 def test_options_come_from_the_url_and_a_bad_one_names_itself(pg_url: str) -> None:
     with pytest.raises(ConfigError, match="timeout_ms"):
-        open_store(pg_url + "?timeout_ms=0")
+        open_store(pg_url + "&timeout_ms=0")
     with pytest.raises(ConfigError, match="buffer"):
         open_original_store("redis://127.0.0.1:1/0?buffer=lots")
-    with open_store(pg_url + "?timeout_ms=20&buffer=7&application_name=x") as s:
+    with open_store(pg_url + "&timeout_ms=20&buffer=7&application_name=x") as s:
         assert s.database.options.timeout_ms == 20 and s.database.options.buffer == 7
     secret = "postgresql://u:hunter2@127.0.0.1:1/db"
     with open_store(secret) as s:
