@@ -12,10 +12,11 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from typing import Any, Generic, TypeVar
+from urllib.parse import urlsplit, urlunsplit
 
 from .errors import ConfigError
 
-__all__ = ["DEFAULT_METRICS_URL", "StoreRegistry", "file_path", "no_path"]
+__all__ = ["DEFAULT_METRICS_URL", "StoreRegistry", "file_path", "no_path", "redact"]
 
 #: Where metrics go when no URL is given: ``./headroom.db``.
 DEFAULT_METRICS_URL = "sqlite:///headroom.db"
@@ -41,6 +42,19 @@ def no_path(what: str, url: str, rest: str) -> None:
     """ConfigError unless ``rest`` is empty (``memory://`` takes no path)."""
     if rest not in ("", "/"):
         raise ConfigError(f"{what} URL {url!r}: 'memory://' takes no path")
+
+
+def redact(url: str) -> str:
+    """``url`` without its password (for messages, logs and ``repr``)."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return url
+    if parts.password is None:
+        return url
+    host = parts.hostname or ""
+    netloc = f"{parts.username or ''}:***@{host}" + (f":{parts.port}" if parts.port else "")
+    return urlunsplit(parts._replace(netloc=netloc))
 
 
 class StoreRegistry(Generic[_T]):

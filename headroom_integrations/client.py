@@ -76,7 +76,8 @@ class HeadroomClient:
             provider: ``"openai"``, ``"anthropic"``, an ``OpenAIProvider`` /
                 ``AnthropicProvider``, or None to tell from the client.
             default_mode: ``"audit"`` (default), ``"optimize"`` or ``"off"``.
-            store_url: Where metrics go (``sqlite:///``, ``jsonl:///``, ``memory://``);
+            store_url: Where metrics go (``sqlite:///``, ``jsonl:///``, ``memory://``,
+                ``postgresql://``);
                 default ``sqlite:///headroom.db`` in the working directory.
             smart_crusher_config, cache_aligner_config, rolling_window_config,
                 model_context_limits: Override those parts of ``config``.

@@ -7,6 +7,8 @@ an absolute one::
     memory://                       in this process only (the default)
     sqlite:///originals.db          ./originals.db (relative to the working directory)
     sqlite:////var/lib/headroom.db  /var/lib/headroom.db (may be the metrics file too)
+    redis://host:6379/0             shared by every process and host (extra "redis")
+    postgresql://user@host/db       shared by every process and host (extra "postgres")
 """
 
 from __future__ import annotations
@@ -39,9 +41,29 @@ def _open_memory(url: str, rest: str) -> OriginalStore:
     return MemoryOriginalStore()
 
 
+def _open_postgres(url: str, rest: str) -> OriginalStore:
+    from headroom_core.ccr._postgres import PostgresOriginalStore  # psycopg: lazily
+
+    return PostgresOriginalStore(url)
+
+
+def _open_redis(url: str, rest: str) -> OriginalStore:
+    from headroom_core.ccr._redis import RedisOriginalStore  # redis-py: lazily
+
+    return RedisOriginalStore(url)
+
+
 # scheme -> factory(url, text after "scheme://"). A new store is one new entry here.
 _REGISTRY: StoreRegistry[OriginalStore] = StoreRegistry(
-    _WHAT, {"memory": _open_memory, "sqlite": _open_sqlite}
+    _WHAT,
+    {
+        "memory": _open_memory,
+        "sqlite": _open_sqlite,
+        "postgresql": _open_postgres,
+        "postgres": _open_postgres,
+        "redis": _open_redis,
+        "rediss": _open_redis,
+    },
 )
 
 

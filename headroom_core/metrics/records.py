@@ -247,7 +247,9 @@ class Summary:
 
     ``total_tokens_saved`` and ``cost_saved`` add up the per-request, never-negative
     savings; ``cost_saved`` counts only requests whose cost before and after are both known.
-    Costs that are unknown (None) count as 0 in the cost totals.
+    Costs that are unknown (None) count as 0 in the cost totals. ``dropped_records``: rows
+    this process recorded but could not write (a shared store that was down too long);
+    always 0 for the local stores.
 
     Also read as a mapping, as the reference API's summary dict is:
     ``summary["total_tokens_saved"]``, ``summary.keys()``, ``dict(summary)``.
@@ -267,6 +269,8 @@ class Summary:
     #: Stored lines that could not be read as a record (a torn or corrupt line in a JSON
     #: Lines file), skipped rather than failing the whole read.
     skipped_records: int = 0
+    #: Rows this process recorded but could not write (a shared store down too long).
+    dropped_records: int = 0
 
     @classmethod
     def empty(cls) -> Summary:

@@ -7,6 +7,8 @@ path, so three slashes give a relative path and four an absolute one::
     sqlite:////var/lib/headroom.db  /var/lib/headroom.db
     jsonl:///logs/metrics.jsonl     ./logs/metrics.jsonl
     memory://                       in this process only; for tests and simulate()
+    postgresql://user@host:5432/db  shared by every process and host (extra "postgres");
+                                    options as query parameters, see _remote.RemoteOptions
 """
 
 from __future__ import annotations
@@ -104,10 +106,23 @@ def _open_memory(url: str, rest: str) -> MetricsStore:
     return MemoryMetricsStore()
 
 
+def _open_postgres(url: str, rest: str) -> MetricsStore:
+    from headroom_core.metrics._postgres import PostgresMetricsStore  # psycopg: lazily
+
+    return PostgresMetricsStore(url)
+
+
 _WHAT = "metrics store"
 # scheme -> factory(url, text after "scheme://"). A new store is one new entry here.
 _REGISTRY: StoreRegistry[MetricsStore] = StoreRegistry(
-    _WHAT, {"sqlite": _open_sqlite, "jsonl": _open_jsonl, "memory": _open_memory}
+    _WHAT,
+    {
+        "sqlite": _open_sqlite,
+        "jsonl": _open_jsonl,
+        "memory": _open_memory,
+        "postgresql": _open_postgres,
+        "postgres": _open_postgres,
+    },
 )
 
 

@@ -13,10 +13,13 @@ from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 
+from headroom_core._store_url import redact
 from headroom_core.errors import ConfigError, StorageError
 from headroom_core.metrics import DEFAULT_METRICS_URL, MetricsStore, RequestMetrics, open_store
+from headroom_core.metrics._aggregates import AggregatingStore, ReportAggregates, aggregate_records
 
-from .analysis import PERIODS, ReportData, analyze
+from ._extra import price_for, window_for
+from .analysis import PERIODS, ReportData, analyze_aggregates
 
 __all__ = ["FORMATS", "PERIODS", "ReportData", "generate_report", "load_records"]
 
@@ -68,6 +71,20 @@ def _missing_file(url: str) -> Path | None:
     return None
 
 
+def _aggregates(
+    store: MetricsStore, since: datetime | None, period: str, top: int
+) -> ReportAggregates:
+    """The store's own aggregates (SQL on PostgreSQL), else computed from its records."""
+    if isinstance(store, AggregatingStore):
+        return store.report_aggregates(
+            since=since, period=period, top=top, window_for=window_for, price_for=price_for
+        )
+    records = load_records(store, since)
+    return aggregate_records(
+        records, period=period, top=top, window_for=window_for, price_for=price_for
+    )
+
+
 def load_records(store: MetricsStore, since: datetime | None = None) -> list[RequestMetrics]:
     """Every record at or after ``since``, oldest first (ties in the order recorded)."""
     return list(reversed(store.get_metrics(limit=None, since=since)))
@@ -106,7 +123,7 @@ def generate_report(
     if store is not None and store_url is not None:
         raise ConfigError("store_url and store: pass one, not both")
     if store is not None:
-        records = load_records(store, since)
+        agg = _aggregates(store, since, period, top)
         label = type(store).__name__
     else:
         url = DEFAULT_METRICS_URL if store_url is None else store_url
@@ -115,13 +132,16 @@ def generate_report(
         missing = _missing_file(url)
         if missing is None:
             with open_store(url) as opened:
-                records = load_records(opened, since)
-            label = url
+                agg = _aggregates(opened, since, period, top)
+            label = redact(url)
         elif missing_ok:
-            records, label = [], f"{url} (no such file yet: nothing recorded)"
+            agg = aggregate_records(
+                [], period=period, top=top, window_for=window_for, price_for=price_for
+            )
+            label = f"{redact(url)} (no such file yet: nothing recorded)"
         else:
             raise StorageError(f"metrics store {url!r}: no such file {str(missing)!r}")
-    data = analyze(records, period=period, top=top, store_label=label, since=since)
+    data = analyze_aggregates(agg, period=period, top=top, store_label=label, since=since)
     text = _RENDERERS[fmt](data)
     if output_path is not None:
         Path(output_path).write_text(text, encoding="utf-8")

@@ -7,10 +7,18 @@ None (or an empty value) for a missing key or a value of the wrong type, never r
 
 from __future__ import annotations
 
-import math
 from functools import lru_cache
 
 from headroom_core.metrics import RequestMetrics
+from headroom_core.metrics._fields import (
+    WASTE_CATEGORIES,
+    extra_int,
+    extra_str,
+    extra_strs,
+    projected_saved,
+    sent_tokens,
+    waste_tokens,
+)
 from headroom_core.providers import ModelInfo, lookup_model, provider_for_model
 
 __all__ = [
@@ -20,64 +28,12 @@ __all__ = [
     "extra_strs",
     "input_price",
     "model_info",
+    "price_for",
     "projected_saved",
     "sent_tokens",
     "waste_tokens",
+    "window_for",
 ]
-
-#: The waste categories of :class:`headroom_core.waste.WasteSignals`, in display order.
-WASTE_CATEGORIES: tuple[str, ...] = (
-    "json_bloat_tokens",
-    "html_noise_tokens",
-    "whitespace_tokens",
-    "dynamic_date_tokens",
-    "repetition_tokens",
-)
-
-
-def extra_int(m: RequestMetrics, key: str) -> int | None:
-    """``m.extra[key]`` as an int >= 0 (floats are truncated), else None."""
-    value = m.extra.get(key)
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-        return None
-    return int(value) if value >= 0 else None
-
-
-def extra_str(m: RequestMetrics, key: str) -> str | None:
-    """``m.extra[key]`` when it is a non-empty string, else None."""
-    value = m.extra.get(key)
-    return value if isinstance(value, str) and value else None
-
-
-def extra_strs(m: RequestMetrics, key: str) -> tuple[str, ...]:
-    """The strings of the list ``m.extra[key]`` (other items and other types ignored)."""
-    value = m.extra.get(key)
-    if not isinstance(value, (list, tuple)):
-        return ()
-    return tuple(item for item in value if isinstance(item, str) and item)
-
-
-def waste_tokens(m: RequestMetrics) -> dict[str, int]:
-    """The record's waste signals that are ints > 0 (unknown categories kept)."""
-    out: dict[str, int] = {}
-    for name, value in m.waste_signals.items():
-        if isinstance(value, int) and not isinstance(value, bool) and value > 0:
-            out[str(name)] = value
-    return out
-
-
-def projected_saved(m: RequestMetrics) -> int | None:
-    """For an audit record: input tokens optimize would have removed; None when unknown."""
-    if m.mode != "audit":
-        return None
-    after = extra_int(m, "projected_tokens_after")
-    return None if after is None else max(0, m.tokens_input_before - after)
-
-
-def sent_tokens(m: RequestMetrics) -> int:
-    """Input tokens of the request as sent: the provider's count when recorded, else ours."""
-    usage = extra_int(m, "usage_input_tokens")
-    return m.tokens_input_after if usage is None else usage
 
 
 @lru_cache(maxsize=256)
@@ -94,6 +50,20 @@ def model_info(m: RequestMetrics) -> ModelInfo | None:
 def input_price(m: RequestMetrics) -> float | None:
     """List price in USD per input token for the record's model, or None when unknown."""
     info = model_info(m)
+    if info is None or info.input_per_million is None:
+        return None
+    return info.input_per_million / 1_000_000
+
+
+def window_for(provider: str, model: str) -> int | None:
+    """The model's context window in tokens, or None when unknown."""
+    info = _lookup(provider, model)
+    return None if info is None else info.context
+
+
+def price_for(provider: str, model: str) -> float | None:
+    """List price in USD per input token of (provider, model), or None when unknown."""
+    info = _lookup(provider, model)
     if info is None or info.input_per_million is None:
         return None
     return info.input_per_million / 1_000_000

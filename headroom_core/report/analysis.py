@@ -7,22 +7,27 @@ ISO weeks (starting Monday) and months.
 
 from __future__ import annotations
 
-import math
-from collections import Counter
 from collections.abc import Sequence
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
 
 from headroom_core.metrics import RequestMetrics
-from headroom_core.metrics._base import summarize
+from headroom_core.metrics._aggregates import (
+    NEAR_LIMIT,
+    PERIODS,
+    NearRow,
+    PeriodRow,
+    ReportAggregates,
+    aggregate_records,
+    bucket_start,
+)
 
 from ._extra import (
     WASTE_CATEGORIES,
     extra_str,
-    extra_strs,
-    model_info,
+    price_for,
     projected_saved,
-    sent_tokens,
     waste_tokens,
+    window_for,
 )
 from ._format import percent_of
 from ._model import (
@@ -35,10 +40,11 @@ from ._model import (
     WasteBar,
     WasteHistogram,
 )
-from .cache import analyze_cache, cache_counts
+from .cache import cache_analysis
 from .recommend import recommend
 
 __all__ = [
+    "NEAR_LIMIT",
     "PERIODS",
     "Bucket",
     "ModeTotals",
@@ -49,14 +55,11 @@ __all__ = [
     "WasteBar",
     "WasteHistogram",
     "analyze",
+    "analyze_aggregates",
     "bucket_start",
 ]
 
-PERIODS: tuple[str, ...] = ("hour", "day", "week", "month")
-#: A request "near its context limit" uses at least this share of the model's window.
-NEAR_LIMIT = 0.8
 _PREVIEW_CHARS = 300
-_MESSAGE_CHARS = 200
 _WASTE_LABELS = {
     "json_bloat_tokens": "JSON bloat",
     "html_noise_tokens": "HTML noise",
@@ -64,21 +67,6 @@ _WASTE_LABELS = {
     "dynamic_date_tokens": "Dynamic dates/ids",
     "repetition_tokens": "Repetition",
 }
-
-
-def bucket_start(ts: datetime, period: str) -> datetime:
-    """Start (UTC) of the hour, day, ISO week or month that ``ts`` falls in."""
-    ts = ts.astimezone(timezone.utc)
-    day = ts.replace(hour=0, minute=0, second=0, microsecond=0)
-    if period == "hour":
-        return ts.replace(minute=0, second=0, microsecond=0)
-    if period == "day":
-        return day
-    if period == "week":
-        return day - timedelta(days=day.weekday())
-    if period == "month":
-        return day.replace(day=1)
-    raise ValueError(f"period: expected one of {PERIODS}, got {period!r}")
 
 
 def _bucket_label(start: datetime, period: str) -> str:
@@ -92,57 +80,48 @@ def _bucket_label(start: datetime, period: str) -> str:
     return start.strftime("%Y-%m-%d")
 
 
-def overview(records: Sequence[RequestMetrics]) -> Overview:
+def overview(agg: ReportAggregates) -> Overview:
     """The stores' own totals (``get_summary`` agrees with the report), plus what the
     report adds: per-mode rows, sources, output tokens, cache share, errors."""
-    total = summarize(records)
-    cached, base = cache_counts(records)
+    total = agg.summary
+    base = agg.cache_base_tokens
     return Overview(
         requests=total.requests,
-        modes=_mode_totals(records),
-        sources=tuple(Counter(m.source or "unknown" for m in records).most_common()),
+        modes=tuple(
+            ModeTotals(
+                m.mode,
+                m.requests,
+                m.tokens_before,
+                m.tokens_after,
+                m.tokens_saved,
+                m.projected_saved,
+            )
+            for m in agg.modes
+        ),  # fmt: skip
+        sources=agg.sources,
         tokens_before=total.total_tokens_before,
         tokens_after=total.total_tokens_after,
         tokens_saved=total.total_tokens_saved,
         savings_percent=total.savings_percent,
-        tokens_output=sum(m.tokens_output or 0 for m in records),
+        tokens_output=agg.tokens_output,
         cost_before=total.total_cost_before,
         cost_after=total.total_cost_after,
         cost_saved=total.cost_saved,
-        priced_requests=sum(m.cost_saved is not None for m in records),
-        cached_tokens=cached,
+        priced_requests=agg.priced_requests,
+        cached_tokens=agg.cached_tokens,
         cache_base_tokens=base,
-        cached_share=cached / base if base else None,
-        errors=sum(m.error is not None for m in records),
+        cached_share=agg.cached_tokens / base if base else None,
+        errors=agg.errors,
         first=total.first_timestamp,
         last=total.last_timestamp,
     )
 
 
-def _mode_totals(records: Sequence[RequestMetrics]) -> tuple[ModeTotals, ...]:
-    out = []
-    for mode in sorted({m.mode for m in records}):
-        rows = [m for m in records if m.mode == mode]
-        out.append(
-            ModeTotals(
-                mode=mode,
-                requests=len(rows),
-                tokens_before=sum(m.tokens_input_before for m in rows),
-                tokens_after=sum(m.tokens_input_after for m in rows),
-                tokens_saved=sum(m.tokens_saved for m in rows),
-                projected_saved=sum(projected_saved(m) or 0 for m in rows),
-            )
-        )
-    return tuple(out)
-
-
-def waste_histogram(records: Sequence[RequestMetrics]) -> WasteHistogram:
-    measured = [m for m in records if m.waste_signals]
-    totals: Counter[str] = Counter(dict.fromkeys(WASTE_CATEGORIES, 0))
-    for m in measured:
-        totals.update(waste_tokens(m))
-    base = sum(m.tokens_input_before for m in measured)
-    extra = sorted(k for k in totals if k not in WASTE_CATEGORIES)
+def waste_histogram(agg: ReportAggregates) -> WasteHistogram:
+    totals = {k: agg.waste.get(k, 0) for k in WASTE_CATEGORIES}
+    extra = sorted(k for k in agg.waste if k not in WASTE_CATEGORIES)
+    totals.update((k, agg.waste[k]) for k in extra)
+    base = agg.measured_input_tokens
     bars = tuple(
         WasteBar(
             category=k,
@@ -152,34 +131,22 @@ def waste_histogram(records: Sequence[RequestMetrics]) -> WasteHistogram:
         )
         for k in (*WASTE_CATEGORIES, *extra)
     )
-    return WasteHistogram(bars, sum(totals.values()), len(measured), base)
+    return WasteHistogram(bars, sum(totals.values()), agg.measured_requests, base)
 
 
-def buckets(records: Sequence[RequestMetrics], period: str) -> tuple[Bucket, ...]:
-    grouped: dict[datetime, list[RequestMetrics]] = {}
-    for m in records:
-        grouped.setdefault(bucket_start(m.timestamp, period), []).append(m)
-    out = []
-    for start in sorted(grouped):
-        rows = grouped[start]
-        before = sum(m.tokens_input_before for m in rows)
-        saved = sum(m.tokens_saved for m in rows)
-        projected = [p for p in (projected_saved(m) for m in rows) if p is not None]
-        out.append(
-            Bucket(
-                start=start,
-                label=_bucket_label(start, period),
-                requests=len(rows),
-                tokens_before=before,
-                tokens_after=sum(m.tokens_input_after for m in rows),
-                tokens_saved=saved,
-                savings_percent=percent_of(saved, before),
-                cost_saved=math.fsum(m.cost_saved or 0.0 for m in rows),
-                audit_requests=len(projected),
-                projected_saved=sum(projected),
-            )
-        )
-    return tuple(out)
+def _bucket(row: PeriodRow, period: str) -> Bucket:
+    return Bucket(
+        start=row.start,
+        label=_bucket_label(row.start, period),
+        requests=row.requests,
+        tokens_before=row.tokens_before,
+        tokens_after=row.tokens_after,
+        tokens_saved=row.tokens_saved,
+        savings_percent=percent_of(row.tokens_saved, row.tokens_before),
+        cost_saved=row.cost_saved,
+        audit_requests=row.audit_requests,
+        projected_saved=row.projected_saved,
+    )
 
 
 def _top_request(m: RequestMetrics) -> TopRequest:
@@ -203,36 +170,10 @@ def _top_request(m: RequestMetrics) -> TopRequest:
     )
 
 
-def top_requests(records: Sequence[RequestMetrics], limit: int) -> tuple[TopRequest, ...]:
-    """The ``limit`` requests with most waste, then most tokens saved (or projected)."""
-    rows = [_top_request(m) for m in records]
-    rows = [r for r in rows if r.waste_total or r.tokens_saved or r.projected_saved]
-    rows.sort(
-        key=lambda r: (r.waste_total, max(r.tokens_saved, r.projected_saved or 0), r.timestamp),
-        reverse=True,
-    )
-    return tuple(rows[:limit])
-
-
-def near_limit(records: Sequence[RequestMetrics]) -> NearLimit:
-    per_model: Counter[str] = Counter()
-    windows: dict[str, int] = {}
-    worst = 0.0
-    for m in records:
-        info = model_info(m)
-        if info is None or info.context <= 0:
-            continue
-        used = (sent_tokens(m) + (m.tokens_output or 0)) / info.context
-        if used >= NEAR_LIMIT:
-            per_model[m.model] += 1
-            windows[m.model] = info.context
-            worst = max(worst, used)
-    models = tuple((name, n, windows[name]) for name, n in per_model.most_common())
-    return NearLimit(NEAR_LIMIT, sum(per_model.values()), 100.0 * worst, models)
-
-
-def _counted(values: Sequence[str]) -> tuple[tuple[str, int], ...]:
-    return tuple(Counter(v[:_MESSAGE_CHARS] for v in values).most_common())
+def near_limit(rows: Sequence[NearRow]) -> NearLimit:
+    worst = max((r.max_used / r.window for r in rows), default=0.0)
+    models = tuple((r.model, r.requests, r.window) for r in rows)
+    return NearLimit(NEAR_LIMIT, sum(r.requests for r in rows), 100.0 * worst, models)
 
 
 def analyze(
@@ -245,14 +186,30 @@ def analyze(
     generated_at: datetime | None = None,
 ) -> ReportData:
     """Every aggregate of the report. ``records`` may come in any order."""
-    ordered = sorted(records, key=lambda m: m.timestamp)  # stable: ties keep store order
-    ov = overview(ordered)
-    waste = waste_histogram(ordered)
-    cache = analyze_cache(ordered)
-    near = near_limit(ordered)
-    failures = _counted([f for m in ordered for f in extra_strs(m, "failures")])
-    errors = _counted([m.error for m in ordered if m.error is not None])
-    recs, reason = recommend(ordered, ov, waste, cache, near, failures, errors)
+    agg = aggregate_records(
+        records, period=period, top=top, window_for=window_for, price_for=price_for
+    )
+    return analyze_aggregates(
+        agg, period=period, top=top, store_label=store_label, since=since,
+        generated_at=generated_at,
+    )  # fmt: skip
+
+
+def analyze_aggregates(
+    agg: ReportAggregates,
+    *,
+    period: str,
+    top: int,
+    store_label: str,
+    since: datetime | None = None,
+    generated_at: datetime | None = None,
+) -> ReportData:
+    """The report of aggregates a store computed (or :func:`analyze` computed from records)."""
+    ov = overview(agg)
+    waste = waste_histogram(agg)
+    cache = cache_analysis(agg.prefix_groups)
+    near = near_limit(agg.near)
+    recs, reason = recommend(agg.audit, ov, waste, cache, near, agg.failures, agg.provider_errors)
     return ReportData(
         generated_at=generated_at or datetime.now(timezone.utc),
         store_label=store_label,
@@ -260,13 +217,13 @@ def analyze(
         since=since,
         overview=ov,
         waste=waste,
-        buckets=buckets(ordered, period),
-        top=top_requests(ordered, top),
+        buckets=tuple(_bucket(row, period) for row in agg.periods),
+        top=tuple(_top_request(m) for m in agg.top),
         top_limit=top,
         cache=cache,
         near_limit=near,
-        failures=failures,
-        provider_errors=errors,
+        failures=agg.failures,
+        provider_errors=agg.provider_errors,
         recommendations=recs,
         no_recommendations=reason,
     )

@@ -11,13 +11,11 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from itertools import pairwise
 
 from headroom_core.metrics import RequestMetrics
+from headroom_core.metrics._aggregates import PrefixRow, prefix_groups
 
-from ._extra import extra_int, extra_str, sent_tokens
-
-__all__ = ["CacheAnalysis", "PrefixGroup", "analyze_cache"]
+__all__ = ["CacheAnalysis", "PrefixGroup", "analyze_cache", "cache_analysis"]
 
 PREFIX_CHANGE_COST = (
     "When the prefix changes between consecutive requests, the provider's prompt cache is "
@@ -73,56 +71,30 @@ class CacheAnalysis:
         return sum(g.removable_changes for g in self.groups)
 
 
-def cache_counts(records: Sequence[RequestMetrics]) -> tuple[int, int]:
-    """(cached tokens, input tokens) over the records that reported cached tokens.
-
-    The base of each record is its provider-reported input tokens when recorded, else our
-    count of what was sent; never less than its cached tokens.
-    """
-    cached = base = 0
-    for m in records:
-        if m.cached_tokens is None:
-            continue
-        cached += m.cached_tokens
-        base += max(sent_tokens(m), m.cached_tokens)
-    return cached, base
-
-
-def _group(key: tuple[str, str, str], records: Sequence[RequestMetrics]) -> PrefixGroup:
-    raw = [extra_str(m, "prefix_hash") or "" for m in records]
-    aligned = [extra_str(m, "prefix_hash_aligned") or h for m, h in zip(records, raw, strict=True)]
-    avoidable = 0
-    for i in range(1, len(records)):
-        if raw[i] != raw[i - 1] and aligned[i] == aligned[i - 1]:
-            avoidable += extra_int(records[i], "prefix_tokens") or 0
-    known = [t for t in (extra_int(m, "prefix_tokens") for m in records) if t is not None]
-    cached, base = cache_counts(records)
+def _group(row: PrefixRow) -> PrefixGroup:
+    known = row.prefix_tokens_known
     return PrefixGroup(
-        source=key[0],
-        provider=key[1],
-        model=key[2],
-        requests=len(records),
-        raw_changes=sum(a != b for a, b in pairwise(raw)),
-        aligned_changes=sum(a != b for a, b in pairwise(aligned)),
-        distinct_raw=len(set(raw)),
-        distinct_aligned=len(set(aligned)),
-        dynamic_values=sum(extra_int(m, "dynamic_values") or 0 for m in records),
-        prefix_tokens_mean=round(sum(known) / len(known)) if known else None,
-        avoidable_tokens=avoidable,
-        cached_tokens=cached,
-        cache_base_tokens=base,
-        cached_share=cached / base if base else None,
+        source=row.source,
+        provider=row.provider,
+        model=row.model,
+        requests=row.requests,
+        raw_changes=row.raw_changes,
+        aligned_changes=row.aligned_changes,
+        distinct_raw=row.distinct_raw,
+        distinct_aligned=row.distinct_aligned,
+        dynamic_values=row.dynamic_values,
+        prefix_tokens_mean=round(row.prefix_tokens_sum / known) if known else None,
+        avoidable_tokens=row.avoidable_tokens,
+        cached_tokens=row.cached_tokens,
+        cache_base_tokens=row.cache_base_tokens,
+        cached_share=row.cached_tokens / row.cache_base_tokens if row.cache_base_tokens else None,
     )
 
 
-def analyze_cache(records: Sequence[RequestMetrics]) -> CacheAnalysis:
-    """Analyse ``records`` (oldest first); records without ``prefix_hash`` are skipped."""
-    by_key: dict[tuple[str, str, str], list[RequestMetrics]] = {}
-    for m in records:
-        if extra_str(m, "prefix_hash") is not None:
-            by_key.setdefault((m.source, m.provider, m.model), []).append(m)
+def cache_analysis(rows: Sequence[PrefixRow]) -> CacheAnalysis:
+    """The analysis of the per-group aggregates (any order)."""
     groups = sorted(
-        (_group(key, rows) for key, rows in by_key.items()),
+        (_group(row) for row in rows),
         key=lambda g: (-g.requests, g.source, g.provider, g.model),
     )
     return CacheAnalysis(
@@ -133,3 +105,8 @@ def analyze_cache(records: Sequence[RequestMetrics]) -> CacheAnalysis:
         dynamic_values=sum(g.dynamic_values for g in groups),
         avoidable_tokens=sum(g.avoidable_tokens for g in groups),
     )
+
+
+def analyze_cache(records: Sequence[RequestMetrics]) -> CacheAnalysis:
+    """Analyse ``records`` (oldest first); records without ``prefix_hash`` are skipped."""
+    return cache_analysis(prefix_groups(records))

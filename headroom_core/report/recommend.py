@@ -8,9 +8,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from headroom_core.metrics import RequestMetrics
+from headroom_core.metrics._aggregates import AuditRow
 
-from ._extra import input_price, projected_saved
 from ._format import count, num, pct, share, usd
 
 if TYPE_CHECKING:
@@ -53,19 +52,15 @@ _WASTE_HANDLERS = {
 }
 
 
-def _switch_to_optimize(records: Sequence[RequestMetrics]) -> Recommendation | None:
-    rows = [(m, projected_saved(m)) for m in records if m.mode == "audit"]
-    rows = [(m, p) for m, p in rows if p]
-    if not rows:
+def _switch_to_optimize(audit: AuditRow) -> Recommendation | None:
+    if not audit.requests:
         return None
-    saved = sum(p or 0 for _, p in rows)
-    before = sum(m.tokens_input_before for m, _ in rows)
-    priced = [(p or 0) * price for m, p in rows if (price := input_price(m)) is not None]
-    money = f"about {usd(sum(priced))} of input at list price" if priced else "price unknown"
+    saved, before, priced = audit.projected_saved, audit.tokens_before, audit.priced_saving
+    money = f"about {usd(priced)} of input at list price" if priced is not None else "price unknown"
     return Recommendation(
         "switch_to_optimize",
         "Switch audit traffic to mode='optimize'",
-        f"{count(len(rows), 'audit request')} would have sent {num(saved)} fewer input tokens "
+        f"{count(audit.requests, 'audit request')} would have sent {num(saved)} fewer input tokens "
         f"({pct(100.0 * saved / before if before else 0.0)} of {num(before)}) with "
         f"mode='optimize': {money}.",
     )
@@ -145,7 +140,7 @@ def _listed(kind: str, items: Sequence[tuple[str, int]]) -> str:
 
 
 def recommend(
-    records: Sequence[RequestMetrics],
+    audit: AuditRow,
     overview: Overview,
     waste: WasteHistogram,
     cache: CacheAnalysis,
@@ -155,7 +150,7 @@ def recommend(
 ) -> tuple[tuple[Recommendation, ...], str]:
     """The recommendations that the data supports, and the reason when there are none."""
     found = [
-        _switch_to_optimize(records),
+        _switch_to_optimize(audit),
         _enable_aligner(cache),
         _dominant_waste(waste),
         _provider_caching(cache),

@@ -7,6 +7,8 @@ an absolute one::
     memory://                  in this process only (the default)
     sqlite:///toin.db          ./toin.db (relative to the working directory)
     sqlite:////var/lib/h.db    /var/lib/h.db (may also hold the metrics and the originals)
+    redis://host:6379/0        shared by every process and host (extra "redis")
+    postgresql://u@host/db     shared by every process and host (extra "postgres")
 """
 
 from __future__ import annotations
@@ -34,9 +36,29 @@ def _open_memory(url: str, rest: str, min_field_count: int) -> Toin:
     return MemoryToin(min_field_count=min_field_count)
 
 
+def _open_postgres(url: str, rest: str, min_field_count: int) -> Toin:
+    from headroom_core.toin._postgres import PostgresToin  # psycopg: lazily
+
+    return PostgresToin(url, min_field_count=min_field_count)
+
+
+def _open_redis(url: str, rest: str, min_field_count: int) -> Toin:
+    from headroom_core.toin._redis import RedisToin  # redis-py: lazily
+
+    return RedisToin(url, min_field_count=min_field_count)
+
+
 # scheme -> factory(url, text after "scheme://", min_field_count). A new backend is one entry.
 _REGISTRY: StoreRegistry[Toin] = StoreRegistry(
-    _WHAT, {"memory": _open_memory, "sqlite": _open_sqlite}
+    _WHAT,
+    {
+        "memory": _open_memory,
+        "sqlite": _open_sqlite,
+        "postgresql": _open_postgres,
+        "postgres": _open_postgres,
+        "redis": _open_redis,
+        "rediss": _open_redis,
+    },
 )
 
 

@@ -20,6 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from headroom_core.ccr import (
     RETRIEVE_TOOL_NAME,
     OriginalStore,
+    open_original_store,
     retrieve,
     retrieve_tool_definition,
 )
@@ -51,12 +52,15 @@ def _invalid_arguments(exc: Any) -> str:
     )
 
 
-def make_retrieve_tool(store: OriginalStore | None = None) -> StructuredTool:
-    """A ``headroom_retrieve`` tool reading ``store``.
+def make_retrieve_tool(store: OriginalStore | str | None = None) -> StructuredTool:
+    """A ``headroom_retrieve`` tool reading ``store`` (a store, or its URL: ``memory://``,
+    ``sqlite:///``, ``redis://``, ``postgresql://``).
 
     ``None`` reads the core's default store at each call (``set_default_store`` applies
     to tools made before it), which is where ``compress`` keeps its originals.
     """
+    if isinstance(store, str):
+        store = open_original_store(store)
 
     def _retrieve(ref: str, query: str | None = None) -> str:
         return retrieve(ref, query, store=store)

@@ -114,7 +114,8 @@ class HeadroomEventHandler(BaseEventHandler):
     ) -> None:
         """
         Args:
-            store_url: Where to record (``sqlite:///``, ``jsonl:///``, ``memory://``).
+            store_url: Where to record (``sqlite:///``, ``jsonl:///``, ``memory://``,
+                ``postgresql://``).
                 A malformed URL raises ConfigError; a store that cannot be opened is
                 logged once and its records are dropped (see ``dropped``).
             model: The model name for LLMs whose metadata names none.

@@ -54,12 +54,12 @@ import math
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from llama_index.core.bridge.pydantic import Field, PrivateAttr, field_serializer
+from llama_index.core.bridge.pydantic import Field, PrivateAttr, field_serializer, field_validator
 from llama_index.core.postprocessor.types import BaseNodePostprocessor
 from llama_index.core.schema import NodeWithScore, QueryBundle
 
 from headroom_core.boundary import fail_open
-from headroom_core.ccr import OriginalStore, get_default_store
+from headroom_core.ccr import OriginalStore, get_default_store, open_original_store
 from headroom_core.errors import ConfigError
 from headroom_core.relevance import Scorer, create_scorer
 from headroom_core.text import line_sentence_spans
@@ -134,8 +134,16 @@ class HeadroomNodePostprocessor(BaseNodePostprocessor):
         True, description="Compress each node's text by content type with the core's router."
     )
     store: OriginalStore | None = Field(
-        None, exclude=True, description="Where originals are kept; None: the core's default."
+        None,
+        exclude=True,
+        description="Where originals are kept: a store, or its URL (memory://, sqlite:///, "
+        "redis://, postgresql://); None: the core's default.",
     )
+
+    @field_validator("store", mode="before")
+    @classmethod
+    def _open_store_url(cls, value: Any) -> Any:
+        return open_original_store(value) if isinstance(value, str) else value
 
     _scorer: Scorer = PrivateAttr()
 

@@ -48,9 +48,22 @@ def make_store(
     return MemoryOriginalStore(**bounds)
 
 
-@pytest.fixture(params=KINDS)
+SHARED_KINDS = ("redis", "postgresql")
+
+
+def shared_url(request: pytest.FixtureRequest, kind: str, query: str = "") -> str:
+    """A fresh Redis db or PostgreSQL database on the session's throwaway server."""
+    url = str(request.getfixturevalue("redis_url" if kind == "redis" else "pg_url"))
+    return url + (f"&{query}" if query else "")
+
+
+@pytest.fixture(params=(*KINDS, *SHARED_KINDS))
 def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[OriginalStore]:
-    with make_store(request.param, tmp_path) as s:
+    if request.param in SHARED_KINDS:
+        opened: Any = open_original_store(shared_url(request, request.param))
+    else:
+        opened = make_store(request.param, tmp_path)
+    with opened as s:
         yield s
 
 
@@ -420,9 +433,12 @@ def test_open_original_store_by_url(tmp_path: Path, monkeypatch: pytest.MonkeyPa
     abs_store.close()
 
 
-@pytest.mark.parametrize("url", ["redis://localhost", "nonsense", "sqlite:/x.db"])
+@pytest.mark.parametrize("url", ["mongodb://localhost", "nonsense", "sqlite:/x.db"])
 def test_unknown_scheme_names_the_known_ones(url: str) -> None:
-    with pytest.raises(ConfigError, match=r"known schemes: memory://, sqlite://"):
+    with pytest.raises(
+        ConfigError,
+        match=r"known schemes: memory://, postgres://, postgresql://, redis://, rediss://, sqlite://",
+    ):
         open_original_store(url)
 
 

@@ -232,7 +232,7 @@ def test_report_missing_store_is_one_line_exit_2_and_creates_nothing(
         (["--top", "-3"], "Error: top: expected an int >= 0, got -3"),
         (
             ["--store", "ftp://x"],
-            "Error: metrics store URL 'ftp://x': unknown scheme; known schemes: jsonl://, memory://, sqlite://",
+            "Error: metrics store URL 'ftp://x': unknown scheme; known schemes: jsonl://, memory://, postgres://, postgresql://, sqlite://",
         ),
     ],
 )

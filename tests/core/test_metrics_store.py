@@ -37,9 +37,13 @@ def make_store(kind: str, tmp_path: Path) -> MetricsStore:
     return MemoryMetricsStore()
 
 
-@pytest.fixture(params=KINDS)
+@pytest.fixture(params=(*KINDS, "postgresql"))
 def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[MetricsStore]:
-    with make_store(request.param, tmp_path) as s:
+    if request.param == "postgresql":  # a real server (tests/_servers.py), fresh database
+        opened = open_store(request.getfixturevalue("pg_url"))
+    else:
+        opened = make_store(request.param, tmp_path)
+    with opened as s:
         yield s
 
 
@@ -519,14 +523,14 @@ def test_open_store_relative_and_absolute_paths(
 
 
 @pytest.mark.parametrize(
-    "url", ["postgres://host/db", "headroom.db", "SQLITE-ish:///x", "", "s3:///bucket/key"]
+    "url", ["mysql://host/db", "headroom.db", "SQLITE-ish:///x", "", "s3:///bucket/key"]
 )
 def test_unknown_scheme_is_a_config_error(url: str) -> None:
     with pytest.raises(ConfigError) as info:
         open_store(url)
     message = str(info.value)
     assert repr(url) in message
-    assert "jsonl://, memory://, sqlite://" in message
+    assert "jsonl://, memory://, postgres://, postgresql://, sqlite://" in message
     assert isinstance(info.value, ValueError)
 
 

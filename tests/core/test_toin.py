@@ -53,9 +53,17 @@ def make_toin(kind: str, tmp_path: Path, **options: int) -> MemoryToin | SQLiteT
     return MemoryToin(**options)
 
 
-@pytest.fixture(params=KINDS)
+SHARED_KINDS = ("redis", "postgresql")
+
+
+@pytest.fixture(params=(*KINDS, *SHARED_KINDS))
 def toin(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Toin]:
-    with make_toin(request.param, tmp_path) as t:
+    if request.param in SHARED_KINDS:  # a real server (tests/_servers.py), fresh database
+        url = request.getfixturevalue("redis_url" if request.param == "redis" else "pg_url")
+        opened: Toin = open_toin(url)
+    else:
+        opened = make_toin(request.param, tmp_path)
+    with opened as t:
         yield t
 
 
@@ -332,7 +340,7 @@ def test_sqlite_bad_files_are_storage_errors_naming_them(tmp_path: Path) -> None
 
 
 def test_open_toin_by_url(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    assert toin_schemes() == ("memory", "sqlite")
+    assert toin_schemes() == ("memory", "postgres", "postgresql", "redis", "rediss", "sqlite")
     assert isinstance(open_toin(), MemoryToin)
     assert isinstance(open_toin("MEMORY://"), MemoryToin)
     monkeypatch.chdir(tmp_path)
@@ -342,7 +350,7 @@ def test_open_toin_by_url(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> No
     with open_toin(f"sqlite:///{tmp_path / 'abs.db'}") as t:
         assert isinstance(t, SQLiteToin) and t.path == tmp_path / "abs.db"
     for url, message in [
-        ("redis://x", "unknown scheme; known schemes: memory://, sqlite://"),
+        ("mongodb://x", "unknown scheme; known schemes: memory://, postgres://, postgresql://"),
         ("toin.db", "unknown scheme"),
         ("sqlite://", "expected a path"),
         ("sqlite:///", "expected a path"),

@@ -380,7 +380,7 @@ def test_a_closed_store_is_logged_once_and_the_chain_returns(
 
 def test_a_malformed_url_or_mode_fails_at_construction() -> None:
     with pytest.raises(ConfigError, match="scheme"):
-        HeadroomCallbackHandler("postgres://nowhere")
+        HeadroomCallbackHandler("mysql://nowhere")
     with pytest.raises(ConfigError, match="mode"):
         HeadroomCallbackHandler("memory://", mode="compress")  # type: ignore[arg-type]
 

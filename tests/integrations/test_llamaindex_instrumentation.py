@@ -351,7 +351,7 @@ def test_configuration_errors_raise() -> None:
     with pytest.raises(ConfigError, match="mode"):
         HeadroomEventHandler("memory://", mode="simulate")  # type: ignore[arg-type]
     with pytest.raises(ConfigError, match="unknown scheme"):
-        HeadroomEventHandler("postgres://db")
+        HeadroomEventHandler("mysql://db")
 
 
 def test_tool_call_arguments_that_are_not_json_are_counted_as_text(
