@@ -101,7 +101,9 @@ class Outbox(Generic[_T]):
                 self._warned_full = True
             else:
                 self._items.append(item)
-                if len(self._items) >= self.batch:
+                # Wake the writer: the first row starts its flush_ms gathering window
+                # (it sleeps while the queue is empty), a full batch ends it.
+                if len(self._items) == 1 or len(self._items) >= self.batch:
                     self._cond.notify_all()
                 warn = False
                 self._start()

@@ -10,6 +10,8 @@ import hmac
 import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from dataclasses import asdict
+from datetime import datetime
 from typing import Any
 
 import anyio.to_thread
@@ -19,6 +21,9 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
+
+from headroom_core.metrics import store_stats
+from headroom_core.toin import get_toin
 
 from ._compress import BadRequest, read_compress, run_compress, run_retrieve
 from ._proxy import handle, passthrough
@@ -178,10 +183,25 @@ async def stats(request: Request) -> Response:
             "cost_after": s.total_cost_after,
             "cost_saved": s.cost_saved,
             "by_mode": s.by_mode,
-            "dropped_records": state.sink.dropped,
+            "dropped_records": state.sink.dropped + s.dropped_records,
+            "stores": _store_health(state),
         }
 
     return JSONResponse(await anyio.to_thread.run_sync(summary))
+
+
+def _store_health(state: Any) -> dict[str, Any]:
+    """Health and counts of each shared store this process uses (None: a local store)."""
+    health = {
+        "metrics": store_stats(state.sink.require_store()),
+        "originals": store_stats(state.originals),
+        "toin": store_stats(get_toin()),
+    }
+    return {name: None if h is None else _jsonable(asdict(h)) for name, h in health.items()}
+
+
+def _jsonable(values: dict[str, Any]) -> dict[str, Any]:
+    return {k: v.isoformat() if isinstance(v, datetime) else v for k, v in values.items()}
 
 
 __all__ = ["TOKEN_HEADER", "TokenCheck", "app_from_env", "create_app"]

@@ -124,6 +124,29 @@ def test_four_processes_write_2000_rows_each_and_none_is_lost(pg_url: str) -> No
     assert summary.dropped_records == 0
 
 
+def test_a_row_recorded_after_an_idle_writer_is_written_without_a_flush(pg_url: str) -> None:
+    """The background writer sleeps while its queue is empty; the next row must wake it (a
+    row once waited until someone flushed: another process never saw it)."""
+    psycopg = pytest.importorskip("psycopg")
+
+    def rows_in_the_database() -> int:
+        with psycopg.connect(pg_url.split("?")[0]) as conn:
+            return int(conn.execute("SELECT count(*) FROM headroom_request_metrics").fetchone()[0])
+
+    def wait_for(n: int) -> int:
+        deadline = time.monotonic() + 30
+        while (got := rows_in_the_database()) < n and time.monotonic() < deadline:
+            time.sleep(0.05)
+        return got
+
+    with open_store(pg_url) as store:
+        store.record(row(0, 0))
+        assert wait_for(1) == 1
+        time.sleep(0.3)  # the writer is idle again
+        store.record(row(0, 1))
+        assert wait_for(2) == 2  # no flush, no summary: the writer woke for it
+
+
 def _compress_in_child(originals_url: str, toin_url: str, out: Any) -> None:
     set_default_store(open_original_store(originals_url))
     set_toin(open_toin(toin_url))
