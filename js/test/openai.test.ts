@@ -1,0 +1,277 @@
+/**
+ * withHeadroom() around the real `openai` client, against the real Headroom server in front
+ * of the fake provider: what the provider receives is what the server's /v1/compress answered.
+ */
+import assert from 'node:assert/strict';
+import { describe, test } from 'node:test';
+
+import OpenAI, { BadRequestError } from 'openai';
+import { type CompressionStats, withHeadroom } from 'headroom-context';
+
+import { chatHistory, GPT, KEY, QUERY_TOOL, ROWS, TOOL_TEXT, Warnings } from './helpers/data.js';
+import { serverAnswer, useStack } from './helpers/stack.js';
+
+const stack = useStack();
+
+function sdk(): OpenAI {
+  return new OpenAI({ apiKey: KEY, baseURL: stack.provider.openaiBaseUrl, maxRetries: 0 });
+}
+
+function wrapped(extra: Parameters<typeof withHeadroom>[1] = {}): { client: OpenAI; stats: CompressionStats[]; warnings: Warnings } {
+  const stats: CompressionStats[] = [];
+  const warnings = new Warnings();
+  const client = withHeadroom(sdk(), {
+    baseUrl: stack.gate.url,
+    timeoutMs: 30_000,
+    onCompressed: (s) => stats.push(s),
+    logger: warnings,
+    ...extra,
+  });
+  return { client, stats, warnings };
+}
+
+/** The table form the server sends instead of the rows: every row still there, same values. */
+function assertLosslessTable(content: string): void {
+  assert.ok(content.length < TOOL_TEXT.length / 3, `compressed: ${content.length} of ${TOOL_TEXT.length} chars`);
+  const [head, ...rows] = JSON.parse(content) as [Record<string, any>, ...unknown[][]];
+  assert.deepEqual(head.__headroom_cols, ['id', 'status', 'region', 'latency_ms']);
+  assert.deepEqual(head.__headroom_const, { region: 'eu-west-1' });
+  assert.deepEqual(rows, ROWS.map((r) => [r.id, r.status, r.latency_ms]));
+}
+
+describe('openai: chat.completions.create', () => {
+  test('the provider receives the messages /v1/compress answered, everything else as sent', async () => {
+    const { client, stats, warnings } = wrapped();
+    const body = { model: GPT, messages: chatHistory(), tools: [QUERY_TOOL], temperature: 0.2, max_tokens: 300 };
+    const completion = await client.chat.completions.create(body);
+
+    const upstream = await stack.provider.only();
+    const expected = await serverAnswer(stack, { model: GPT, messages: chatHistory() });
+    assert.deepEqual(upstream.body.messages, expected.messages);
+    assert.deepEqual({ ...upstream.body, messages: undefined }, { ...body, messages: undefined });
+    assert.equal(upstream.path, '/v1/chat/completions');
+    assert.equal(upstream.headers.authorization, `Bearer ${KEY}`);
+    // Untouched before the tool result; the result is a lossless table; the pair intact.
+    assert.deepEqual(upstream.body.messages.slice(0, 3), chatHistory().slice(0, 3));
+    assert.equal(upstream.body.messages[3].tool_call_id, 'c1');
+    assertLosslessTable(upstream.body.messages[3].content);
+    assert.equal(completion.choices[0]?.message.content, 'echo: 4 messages, last user: Which requests failed?');
+    // The provider counts what it received: the compressed prompt.
+    const prompt = ['messages', 'tools'].reduce((n, k) => n + JSON.stringify(upstream.body[k]).length, 0);
+    assert.ok(completion.usage!.prompt_tokens < TOOL_TEXT.length / 4 / 2, `prompt_tokens ${completion.usage!.prompt_tokens}`);
+    assert.ok(completion.usage!.prompt_tokens > 0 && prompt > 0);
+
+    assert.equal(stats.length, 1);
+    const s = stats[0]!;
+    assert.equal(s.api, 'chat.completions.create');
+    assert.equal(s.mode, 'optimize');
+    assert.equal(s.model, GPT);
+    assert.equal(s.applied, true);
+    assert.equal(s.tokensBefore, expected.tokens_before);
+    assert.equal(s.tokensAfter, expected.tokens_after);
+    assert.equal(s.tokensSaved, expected.tokens_before - expected.tokens_after);
+    assert.ok(s.tokensSaved > 5000, `saved ${s.tokensSaved}`);
+    assert.deepEqual(s.transformsApplied, ['smart_crusher:1']);
+    assert.deepEqual(warnings.messages, []);
+  });
+
+  test('the caller’s request object is not modified', async () => {
+    const { client } = wrapped();
+    const messages = chatHistory();
+    const body = { model: GPT, messages };
+    await client.chat.completions.create(body);
+    assert.equal(body.messages, messages);
+    assert.deepEqual(messages, chatHistory());
+  });
+
+  test('streaming: chunks come back as the SDK reads them, the request went out compressed', async () => {
+    const { client, stats } = wrapped();
+    const stream = await client.chat.completions.create({
+      model: GPT,
+      messages: chatHistory(),
+      stream: true,
+      stream_options: { include_usage: true },
+    });
+    let text = '';
+    let chunks = 0;
+    let usage: OpenAI.CompletionUsage | null | undefined;
+    for await (const chunk of stream) {
+      chunks += 1;
+      text += chunk.choices[0]?.delta?.content ?? '';
+      usage = chunk.usage ?? usage;
+    }
+    assert.equal(text, 'echo: 4 messages, last user: Which requests failed?');
+    assert.ok(chunks > 3);
+    assert.ok(usage && usage.prompt_tokens > 0);
+    const upstream = await stack.provider.only();
+    assert.equal(upstream.body.stream, true);
+    assert.deepEqual(upstream.body.stream_options, { include_usage: true });
+    assertLosslessTable(upstream.body.messages[3].content);
+    assert.equal(stats[0]?.applied, true);
+  });
+
+  test('tool calls: the model’s calls come back; the next turn goes out with every pair intact', async () => {
+    const { client } = wrapped();
+    await stack.provider.queueReply({ tool_calls: [['call_9', 'query', { q: 'errors', limit: 5 }]] });
+    const first = await client.chat.completions.create({ model: GPT, messages: chatHistory(), tools: [QUERY_TOOL] });
+    const message = first.choices[0]!.message;
+    assert.equal(first.choices[0]!.finish_reason, 'tool_calls');
+    const call = message.tool_calls![0]!;
+    assert.equal(call.id, 'call_9');
+    assert.equal(call.type === 'function' && call.function.name, 'query');
+    assert.deepEqual(call.type === 'function' && JSON.parse(call.function.arguments), { q: 'errors', limit: 5 });
+
+    // Streamed tool calls assemble as usual.
+    await stack.provider.queueReply({ tool_calls: [['call_10', 'query', { q: 'eu' }]] });
+    const stream = await client.chat.completions.create({ model: GPT, messages: chatHistory(), tools: [QUERY_TOOL], stream: true });
+    let args = '';
+    let name = '';
+    for await (const chunk of stream) {
+      for (const tc of chunk.choices[0]?.delta?.tool_calls ?? []) {
+        name += tc.function?.name ?? '';
+        args += tc.function?.arguments ?? '';
+      }
+    }
+    assert.equal(name, 'query');
+    assert.deepEqual(JSON.parse(args), { q: 'eu' });
+
+    await stack.provider.reset();
+    const next = [...chatHistory(), message, { role: 'tool' as const, tool_call_id: 'call_9', content: TOOL_TEXT }];
+    await client.chat.completions.create({ model: GPT, messages: next as any, tools: [QUERY_TOOL] });
+    const sent = (await stack.provider.only()).body.messages as any[];
+    assert.deepEqual(
+      sent.map((m) => [m.role, m.tool_call_id ?? null, (m.tool_calls ?? []).map((c: any) => c.id)]),
+      [
+        ['system', null, []],
+        ['user', null, []],
+        ['assistant', null, ['c1']],
+        ['tool', 'c1', []],
+        ['assistant', null, ['call_9']],
+        ['tool', 'call_9', []],
+      ],
+    );
+    assertLosslessTable(sent[3].content);
+    assertLosslessTable(sent[5].content);
+  });
+
+  test('withResponse(), and the SDK helpers built on create (parse, stream) are compressed too', async () => {
+    const { client, stats } = wrapped();
+    const { data, response } = await client.chat.completions.create({ model: GPT, messages: chatHistory() }).withResponse();
+    assert.equal(data.choices[0]?.message.content, 'echo: 4 messages, last user: Which requests failed?');
+    assert.equal(response.headers.get('x-request-id')?.startsWith('req_test'), true);
+    const raw = await client.chat.completions.create({ model: GPT, messages: chatHistory() }).asResponse();
+    assert.equal(raw.status, 200);
+
+    const parsed = await client.chat.completions.parse({ model: GPT, messages: chatHistory() });
+    assert.equal(parsed.choices[0]?.message.content, 'echo: 4 messages, last user: Which requests failed?');
+
+    const runner = client.chat.completions.stream({ model: GPT, messages: chatHistory() });
+    const final = await runner.finalChatCompletion();
+    assert.equal(final.choices[0]?.message.content, 'echo: 4 messages, last user: Which requests failed?');
+
+    const upstream = await stack.provider.requests();
+    assert.equal(upstream.length, 4);
+    for (const r of upstream) assertLosslessTable(r.body.messages[3].content);
+    assert.equal(upstream[3]!.body.stream, true);
+    assert.equal(stats.length, 4);
+  });
+
+  test('the provider’s own errors reach the caller as the SDK raises them', async () => {
+    const { client, warnings } = wrapped();
+    await stack.provider.queueError(400, 'bad temperature');
+    await assert.rejects(client.chat.completions.create({ model: GPT, messages: chatHistory() }), (err: unknown) => {
+      assert.ok(err instanceof BadRequestError);
+      assert.equal(err.status, 400);
+      assert.match(err.message, /bad temperature/);
+      return true;
+    });
+    assert.deepEqual(warnings.messages, []);
+  });
+});
+
+describe('openai: everything else is the SDK’s own', () => {
+  test('other methods and properties pass through, uncompressed, never via our server', async () => {
+    const { client } = wrapped();
+    const plain = sdk();
+    assert.ok(client instanceof OpenAI);
+    assert.equal(client.baseURL, plain.baseURL);
+    assert.equal(client.apiKey, KEY);
+    assert.equal(client.maxRetries, 0);
+    // A low-level call the wrapper does not compress: the provider gets the body as given.
+    const body = { model: GPT, messages: chatHistory() };
+    const answer = await client.post<any>('/chat/completions', { body });
+    assert.equal(answer.choices[0].message.content, 'echo: 4 messages, last user: Which requests failed?');
+    // Another resource: the provider's 404 comes back through the SDK as usual.
+    await assert.rejects(client.embeddings.create({ model: 'text-embedding-3-small', input: 'hi' }), { status: 404 });
+    const upstream = await stack.provider.requests();
+    assert.deepEqual(upstream.map((r) => r.path), ['/v1/chat/completions', '/v1/embeddings']);
+    assert.deepEqual(upstream[0]!.body, body);
+    assert.equal(upstream[1]!.headers.authorization, `Bearer ${KEY}`);
+    assert.deepEqual(stack.gate.seen, []);
+  });
+
+  test('withOptions() gives a wrapped copy; wrapping twice does not compress twice', async () => {
+    const { client, stats } = wrapped();
+    const copy = client.withOptions({ timeout: 10_000 });
+    await copy.chat.completions.create({ model: GPT, messages: chatHistory() });
+    assertLosslessTable((await stack.provider.only()).body.messages[3].content);
+    assert.equal(stats.length, 1);
+
+    const twice = withHeadroom(client, { baseUrl: stack.gate.url, timeoutMs: 30_000 });
+    await stack.provider.reset();
+    await twice.chat.completions.create({ model: GPT, messages: chatHistory() });
+    assert.equal(stack.gate.seen.filter((s) => s.url === '/v1/compress').length, 2);
+    assert.equal(stats.length, 1); // the second wrapper has its own options (no callback)
+  });
+});
+
+describe('openai: options', () => {
+  test('the provider key never goes to our server', async () => {
+    const { client } = wrapped();
+    await client.chat.completions.create({ model: GPT, messages: chatHistory() });
+    assert.equal(stack.gate.seen.length, 1);
+    const seen = stack.gate.seen[0]!;
+    assert.equal(seen.url, '/v1/compress');
+    assert.equal(seen.headers.authorization, undefined);
+    assert.ok(!JSON.stringify(seen).includes(KEY), 'the key appears in what our server received');
+    assert.ok(!JSON.stringify(seen).includes(KEY.slice(-10)));
+    assert.equal((await stack.provider.only()).headers.authorization, `Bearer ${KEY}`);
+  });
+
+  test('mode off: nothing is sent to our server, the request goes out as given', async () => {
+    const { client, stats } = wrapped({ mode: 'off' });
+    await client.chat.completions.create({ model: GPT, messages: chatHistory() });
+    assert.deepEqual(stack.gate.seen, []);
+    assert.deepEqual((await stack.provider.only()).body.messages, chatHistory());
+    assert.deepEqual(stats, []);
+  });
+
+  test('mode audit: the request goes out as given, the stats say what optimize would save', async () => {
+    const { client, stats } = wrapped({ mode: 'audit' });
+    await client.chat.completions.create({ model: GPT, messages: chatHistory() });
+    assert.deepEqual((await stack.provider.only()).body.messages, chatHistory());
+    assert.equal(stats.length, 1);
+    assert.equal(stats[0]!.mode, 'audit');
+    assert.equal(stats[0]!.applied, false);
+    assert.ok(stats[0]!.tokensSaved > 5000);
+  });
+
+  test('model targets another context window; frozenMessageCount keeps a prefix byte-identical', async () => {
+    const { client } = wrapped({ model: 'gpt-4o', frozenMessageCount: 4 });
+    await client.chat.completions.create({ model: GPT, messages: chatHistory() });
+    const sent = JSON.parse(stack.gate.seen[0]!.body);
+    assert.equal(sent.model, 'gpt-4o');
+    assert.deepEqual(sent.config, { frozen_message_count: 4 });
+    const upstream = await stack.provider.only();
+    assert.equal(upstream.body.model, GPT);
+    assert.deepEqual(upstream.body.messages, chatHistory()); // the tool result is in the frozen prefix
+  });
+
+  test('nothing to compress: an empty messages list goes straight to the provider', async () => {
+    const { client, stats } = wrapped();
+    await client.chat.completions.create({ model: GPT, messages: [] });
+    assert.deepEqual(stack.gate.seen, []);
+    assert.deepEqual((await stack.provider.only()).body, { model: GPT, messages: [] });
+    assert.deepEqual(stats, []);
+  });
+});
