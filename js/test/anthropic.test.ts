@@ -36,10 +36,16 @@ function wrapped(extra: Parameters<typeof withHeadroom>[1] = {}): {
 }
 
 function assertLosslessTable(content: string): void {
-  assert.ok(content.length < TOOL_TEXT.length / 3, `compressed: ${content.length} of ${TOOL_TEXT.length} chars`);
+  assert.ok(
+    content.length < TOOL_TEXT.length / 3,
+    `compressed: ${content.length} of ${TOOL_TEXT.length} chars`,
+  );
   const [head, ...rows] = JSON.parse(content) as [Record<string, any>, ...unknown[][]];
   assert.deepEqual(head.__headroom_cols, ['id', 'status', 'region', 'latency_ms']);
-  assert.deepEqual(rows, ROWS.map((r) => [r.id, r.status, r.latency_ms]));
+  assert.deepEqual(
+    rows,
+    ROWS.map((r) => [r.id, r.status, r.latency_ms]),
+  );
 }
 
 /** The tool_result text of the third message of a Claude history as sent. */
@@ -55,16 +61,32 @@ function keyOf(headers: Record<string, string | undefined>): string | undefined 
   return headers['x-api-key'] ?? headers.authorization?.replace(/^Bearer /, '');
 }
 
-const TOOLS = [{ name: 'query', description: 'Query the request log', input_schema: { type: 'object' as const, properties: {} } }];
+const TOOLS = [
+  {
+    name: 'query',
+    description: 'Query the request log',
+    input_schema: { type: 'object' as const, properties: {} },
+  },
+];
 
 describe('anthropic: messages.create', () => {
   test('the provider receives the messages /v1/compress answered; system and the rest as sent', async () => {
     const { client, stats, warnings } = wrapped();
-    const body = { model: CLAUDE, max_tokens: 256, system: 'You are an SRE assistant.', messages: claudeHistory(), tools: TOOLS };
+    const body = {
+      model: CLAUDE,
+      max_tokens: 256,
+      system: 'You are an SRE assistant.',
+      messages: claudeHistory(),
+      tools: TOOLS,
+    };
     const message = await client.messages.create(body);
 
     const upstream = await stack.provider.only();
-    const expected = await serverAnswer(stack, { model: CLAUDE, system: body.system, messages: claudeHistory() });
+    const expected = await serverAnswer(stack, {
+      model: CLAUDE,
+      system: body.system,
+      messages: claudeHistory(),
+    });
     assert.deepEqual(upstream.body.messages, expected.messages);
     assert.deepEqual({ ...upstream.body, messages: undefined }, { ...body, messages: undefined });
     assert.equal(keyOf(upstream.headers), KEY);
@@ -89,7 +111,12 @@ describe('anthropic: messages.create', () => {
 
   test('stream: true gives the SDK’s event stream; the request went out compressed', async () => {
     const { client } = wrapped();
-    const stream = await client.messages.create({ model: CLAUDE, max_tokens: 256, messages: claudeHistory(), stream: true });
+    const stream = await client.messages.create({
+      model: CLAUDE,
+      max_tokens: 256,
+      messages: claudeHistory(),
+      stream: true,
+    });
     const kinds: string[] = [];
     let text = '';
     for await (const event of stream) {
@@ -113,12 +140,20 @@ describe('anthropic: messages.create', () => {
     });
     const final = await stream.finalMessage();
     assert.equal(text, ECHO);
-    assert.deepEqual(final.content.map((b) => b.type === 'text' && b.text), [ECHO]);
+    assert.deepEqual(
+      final.content.map((b) => b.type === 'text' && b.text),
+      [ECHO],
+    );
     assert.equal(stats.length, 1);
     assertLosslessTable(resultText((await stack.provider.only()).body.messages));
 
     await stack.provider.queueReply({ tool_calls: [['tu2', 'query', { q: 'errors' }]] });
-    const tools = client.messages.stream({ model: CLAUDE, max_tokens: 256, messages: claudeHistory(), tools: TOOLS });
+    const tools = client.messages.stream({
+      model: CLAUDE,
+      max_tokens: 256,
+      messages: claudeHistory(),
+      tools: TOOLS,
+    });
     const withTool = await tools.finalMessage();
     assert.equal(withTool.stop_reason, 'tool_use');
     const use = withTool.content.find((b) => b.type === 'tool_use');
@@ -127,24 +162,51 @@ describe('anthropic: messages.create', () => {
     assert.deepEqual(use.input, { q: 'errors' });
   });
 
+  test('messages.parse() is compressed too', async () => {
+    const { client, stats } = wrapped();
+    const parsed = await client.messages.parse({ model: CLAUDE, max_tokens: 256, messages: claudeHistory() });
+    assert.deepEqual(
+      parsed.content.map((b) => b.type === 'text' && b.text),
+      [ECHO],
+    );
+    assertLosslessTable(resultText((await stack.provider.only()).body.messages));
+    assert.equal(stats.length, 1);
+  });
+
   test('tool calls: tool_use comes back; the next turn goes out with every pair intact', async () => {
     const { client } = wrapped();
-    await stack.provider.queueReply({ text: 'Let me look.', tool_calls: [['tu2', 'query', { q: 'errors' }]] });
-    const first = await client.messages.create({ model: CLAUDE, max_tokens: 256, messages: claudeHistory(), tools: TOOLS });
+    await stack.provider.queueReply({
+      text: 'Let me look.',
+      tool_calls: [['tu2', 'query', { q: 'errors' }]],
+    });
+    const first = await client.messages.create({
+      model: CLAUDE,
+      max_tokens: 256,
+      messages: claudeHistory(),
+      tools: TOOLS,
+    });
     assert.equal(first.stop_reason, 'tool_use');
-    assert.deepEqual(first.content.map((b) => b.type), ['text', 'tool_use']);
+    assert.deepEqual(
+      first.content.map((b) => b.type),
+      ['text', 'tool_use'],
+    );
 
     await stack.provider.reset();
     const next = [
       ...claudeHistory(),
       { role: 'assistant' as const, content: first.content },
-      { role: 'user' as const, content: [{ type: 'tool_result' as const, tool_use_id: 'tu2', content: TOOL_TEXT }] },
+      {
+        role: 'user' as const,
+        content: [{ type: 'tool_result' as const, tool_use_id: 'tu2', content: TOOL_TEXT }],
+      },
     ];
     await client.messages.create({ model: CLAUDE, max_tokens: 256, messages: next as any, tools: TOOLS });
     const sent = (await stack.provider.only()).body.messages as any[];
     const shape = sent.map((m) => [
       m.role,
-      typeof m.content === 'string' ? 'text' : m.content.map((b: any) => `${b.type}:${b.id ?? b.tool_use_id ?? ''}`).join(','),
+      typeof m.content === 'string'
+        ? 'text'
+        : m.content.map((b: any) => `${b.type}:${b.id ?? b.tool_use_id ?? ''}`).join(','),
     ]);
     assert.deepEqual(shape, [
       ['user', 'text'],

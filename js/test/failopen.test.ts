@@ -42,7 +42,11 @@ interface Sdk {
 const SDKS: Sdk[] = [
   {
     name: 'openai',
-    client: (options) => withHeadroom(new OpenAI({ apiKey: KEY, baseURL: stack.provider.openaiBaseUrl, maxRetries: 0 }), options),
+    client: (options) =>
+      withHeadroom(
+        new OpenAI({ apiKey: KEY, baseURL: stack.provider.openaiBaseUrl, maxRetries: 0 }),
+        options,
+      ),
     async send(client, stream, signal) {
       const c = client as OpenAI;
       if (!stream) {
@@ -50,7 +54,10 @@ const SDKS: Sdk[] = [
         return r.choices[0]!.message.content ?? '';
       }
       let text = '';
-      const s = await c.chat.completions.create({ model: GPT, messages: chatHistory(), stream: true }, { signal });
+      const s = await c.chat.completions.create(
+        { model: GPT, messages: chatHistory(), stream: true },
+        { signal },
+      );
       for await (const chunk of s) text += chunk.choices[0]?.delta?.content ?? '';
       return text;
     },
@@ -58,7 +65,8 @@ const SDKS: Sdk[] = [
   },
   {
     name: 'anthropic',
-    client: (options) => withHeadroom(new Anthropic({ apiKey: KEY, baseURL: stack.provider.baseUrl, maxRetries: 0 }), options),
+    client: (options) =>
+      withHeadroom(new Anthropic({ apiKey: KEY, baseURL: stack.provider.baseUrl, maxRetries: 0 }), options),
     async send(client, stream, signal) {
       const c = client as Anthropic;
       const body = { model: CLAUDE, max_tokens: 256, messages: claudeHistory() };
@@ -156,12 +164,20 @@ for (const sdk of SDKS) {
       assert.equal(warnings.messages.length, 1);
     });
 
-    test('with the server’s token the request is compressed', async () => {
+    test('with the server’s token (option or HEADROOM_SERVER_TOKEN) the request is compressed', async () => {
       const warnings = new Warnings();
       const client = sdk.client({ baseUrl: guarded.url, token: TOKEN, timeoutMs: 30_000, logger: warnings });
       await sdk.send(client, false);
-      const [sent] = await stack.provider.requests();
-      assert.ok(JSON.stringify(sent!.body.messages).length < JSON.stringify(sdk.original()).length / 3);
+      process.env.HEADROOM_SERVER_TOKEN = TOKEN;
+      try {
+        await sdk.send(sdk.client({ baseUrl: guarded.url, timeoutMs: 30_000, logger: warnings }), false);
+      } finally {
+        delete process.env.HEADROOM_SERVER_TOKEN;
+      }
+      const sent = await stack.provider.requests();
+      assert.equal(sent.length, 2);
+      for (const r of sent)
+        assert.ok(JSON.stringify(r.body.messages).length < JSON.stringify(sdk.original()).length / 3);
       assert.deepEqual(warnings.messages, []);
     });
   });

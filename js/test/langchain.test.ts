@@ -54,7 +54,10 @@ describe('LangChain.js ChatOpenAI over a wrapped client', () => {
     await stack.provider.queueReply({ tool_calls: [['call_7', 'query', { q: 'errors' }]] });
     const withTools = chat.bindTools([QUERY_TOOL]);
     const call = await withTools.invoke(history());
-    assert.deepEqual(call.tool_calls?.map((c) => [c.id, c.name, c.args]), [['call_7', 'query', { q: 'errors' }]]);
+    assert.deepEqual(
+      call.tool_calls?.map((c) => [c.id, c.name, c.args]),
+      [['call_7', 'query', { q: 'errors' }]],
+    );
 
     const upstream = await stack.provider.requests();
     assert.equal(upstream.length, 3);
@@ -63,7 +66,10 @@ describe('LangChain.js ChatOpenAI over a wrapped client', () => {
       assert.equal(r.headers.authorization, `Bearer ${KEY}`);
     }
     assert.equal(upstream[1]!.body.stream, true);
-    assert.deepEqual(upstream[2]!.body.tools.map((t: any) => t.function.name), ['query']);
+    assert.deepEqual(
+      upstream[2]!.body.tools.map((t: any) => t.function.name),
+      ['query'],
+    );
     assert.equal(stats.length, 3);
     assert.ok(stats.every((s) => s.applied && s.tokensSaved > 5000));
   });

@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 
-import OpenAI, { BadRequestError } from 'openai';
+import OpenAI, { AzureOpenAI, BadRequestError, NotFoundError } from 'openai';
 import { type CompressionStats, withHeadroom } from 'headroom-context';
 
 import { chatHistory, GPT, KEY, QUERY_TOOL, ROWS, TOOL_TEXT, Warnings } from './helpers/data.js';
@@ -17,7 +17,11 @@ function sdk(): OpenAI {
   return new OpenAI({ apiKey: KEY, baseURL: stack.provider.openaiBaseUrl, maxRetries: 0 });
 }
 
-function wrapped(extra: Parameters<typeof withHeadroom>[1] = {}): { client: OpenAI; stats: CompressionStats[]; warnings: Warnings } {
+function wrapped(extra: Parameters<typeof withHeadroom>[1] = {}): {
+  client: OpenAI;
+  stats: CompressionStats[];
+  warnings: Warnings;
+} {
   const stats: CompressionStats[] = [];
   const warnings = new Warnings();
   const client = withHeadroom(sdk(), {
@@ -32,17 +36,29 @@ function wrapped(extra: Parameters<typeof withHeadroom>[1] = {}): { client: Open
 
 /** The table form the server sends instead of the rows: every row still there, same values. */
 function assertLosslessTable(content: string): void {
-  assert.ok(content.length < TOOL_TEXT.length / 3, `compressed: ${content.length} of ${TOOL_TEXT.length} chars`);
+  assert.ok(
+    content.length < TOOL_TEXT.length / 3,
+    `compressed: ${content.length} of ${TOOL_TEXT.length} chars`,
+  );
   const [head, ...rows] = JSON.parse(content) as [Record<string, any>, ...unknown[][]];
   assert.deepEqual(head.__headroom_cols, ['id', 'status', 'region', 'latency_ms']);
   assert.deepEqual(head.__headroom_const, { region: 'eu-west-1' });
-  assert.deepEqual(rows, ROWS.map((r) => [r.id, r.status, r.latency_ms]));
+  assert.deepEqual(
+    rows,
+    ROWS.map((r) => [r.id, r.status, r.latency_ms]),
+  );
 }
 
 describe('openai: chat.completions.create', () => {
   test('the provider receives the messages /v1/compress answered, everything else as sent', async () => {
     const { client, stats, warnings } = wrapped();
-    const body = { model: GPT, messages: chatHistory(), tools: [QUERY_TOOL], temperature: 0.2, max_tokens: 300 };
+    const body = {
+      model: GPT,
+      messages: chatHistory(),
+      tools: [QUERY_TOOL],
+      temperature: 0.2,
+      max_tokens: 300,
+    };
     const completion = await client.chat.completions.create(body);
 
     const upstream = await stack.provider.only();
@@ -55,11 +71,13 @@ describe('openai: chat.completions.create', () => {
     assert.deepEqual(upstream.body.messages.slice(0, 3), chatHistory().slice(0, 3));
     assert.equal(upstream.body.messages[3].tool_call_id, 'c1');
     assertLosslessTable(upstream.body.messages[3].content);
-    assert.equal(completion.choices[0]?.message.content, 'echo: 4 messages, last user: Which requests failed?');
-    // The provider counts what it received: the compressed prompt.
-    const prompt = ['messages', 'tools'].reduce((n, k) => n + JSON.stringify(upstream.body[k]).length, 0);
-    assert.ok(completion.usage!.prompt_tokens < TOOL_TEXT.length / 4 / 2, `prompt_tokens ${completion.usage!.prompt_tokens}`);
-    assert.ok(completion.usage!.prompt_tokens > 0 && prompt > 0);
+    assert.equal(
+      completion.choices[0]?.message.content,
+      'echo: 4 messages, last user: Which requests failed?',
+    );
+    // The provider's usage counts what it received (JSON length / 4): the compressed prompt.
+    const prompt = completion.usage!.prompt_tokens;
+    assert.ok(prompt > 0 && prompt < TOOL_TEXT.length / 4 / 2, `prompt_tokens ${prompt}`);
 
     assert.equal(stats.length, 1);
     const s = stats[0]!;
@@ -113,17 +131,29 @@ describe('openai: chat.completions.create', () => {
   test('tool calls: the model’s calls come back; the next turn goes out with every pair intact', async () => {
     const { client } = wrapped();
     await stack.provider.queueReply({ tool_calls: [['call_9', 'query', { q: 'errors', limit: 5 }]] });
-    const first = await client.chat.completions.create({ model: GPT, messages: chatHistory(), tools: [QUERY_TOOL] });
+    const first = await client.chat.completions.create({
+      model: GPT,
+      messages: chatHistory(),
+      tools: [QUERY_TOOL],
+    });
     const message = first.choices[0]!.message;
     assert.equal(first.choices[0]!.finish_reason, 'tool_calls');
     const call = message.tool_calls![0]!;
     assert.equal(call.id, 'call_9');
     assert.equal(call.type === 'function' && call.function.name, 'query');
-    assert.deepEqual(call.type === 'function' && JSON.parse(call.function.arguments), { q: 'errors', limit: 5 });
+    assert.deepEqual(call.type === 'function' && JSON.parse(call.function.arguments), {
+      q: 'errors',
+      limit: 5,
+    });
 
     // Streamed tool calls assemble as usual.
     await stack.provider.queueReply({ tool_calls: [['call_10', 'query', { q: 'eu' }]] });
-    const stream = await client.chat.completions.create({ model: GPT, messages: chatHistory(), tools: [QUERY_TOOL], stream: true });
+    const stream = await client.chat.completions.create({
+      model: GPT,
+      messages: chatHistory(),
+      tools: [QUERY_TOOL],
+      stream: true,
+    });
     let args = '';
     let name = '';
     for await (const chunk of stream) {
@@ -136,7 +166,11 @@ describe('openai: chat.completions.create', () => {
     assert.deepEqual(JSON.parse(args), { q: 'eu' });
 
     await stack.provider.reset();
-    const next = [...chatHistory(), message, { role: 'tool' as const, tool_call_id: 'call_9', content: TOOL_TEXT }];
+    const next = [
+      ...chatHistory(),
+      message,
+      { role: 'tool' as const, tool_call_id: 'call_9', content: TOOL_TEXT },
+    ];
     await client.chat.completions.create({ model: GPT, messages: next as any, tools: [QUERY_TOOL] });
     const sent = (await stack.provider.only()).body.messages as any[];
     assert.deepEqual(
@@ -156,7 +190,9 @@ describe('openai: chat.completions.create', () => {
 
   test('withResponse(), and the SDK helpers built on create (parse, stream) are compressed too', async () => {
     const { client, stats } = wrapped();
-    const { data, response } = await client.chat.completions.create({ model: GPT, messages: chatHistory() }).withResponse();
+    const { data, response } = await client.chat.completions
+      .create({ model: GPT, messages: chatHistory() })
+      .withResponse();
     assert.equal(data.choices[0]?.message.content, 'echo: 4 messages, last user: Which requests failed?');
     assert.equal(response.headers.get('x-request-id')?.startsWith('req_test'), true);
     const raw = await client.chat.completions.create({ model: GPT, messages: chatHistory() }).asResponse();
@@ -176,16 +212,85 @@ describe('openai: chat.completions.create', () => {
     assert.equal(stats.length, 4);
   });
 
+  test('runTools: every round of the tool loop goes out compressed', async () => {
+    const { client, stats } = wrapped();
+    await stack.provider.queueReply({ tool_calls: [['call_3', 'query', { q: 'errors' }]] });
+    const seen: unknown[] = [];
+    const runner = client.chat.completions.runTools({
+      model: GPT,
+      messages: chatHistory(),
+      tools: [
+        {
+          type: 'function',
+          function: {
+            name: 'query',
+            description: 'Query the request log',
+            parameters: { type: 'object', properties: { q: { type: 'string' } } },
+            parse: JSON.parse,
+            function: (args: unknown) => {
+              seen.push(args);
+              return TOOL_TEXT;
+            },
+          },
+        },
+      ],
+    });
+    assert.equal(await runner.finalContent(), 'echo: 6 messages, last user: Which requests failed?');
+    assert.deepEqual(seen, [{ q: 'errors' }]);
+    const upstream = await stack.provider.requests();
+    assert.equal(upstream.length, 2);
+    assertLosslessTable(upstream[0]!.body.messages[3].content);
+    const second = upstream[1]!.body.messages as any[];
+    assert.deepEqual(
+      second.map((m) => m.tool_call_id ?? null),
+      [null, null, null, 'c1', null, 'call_3'],
+    );
+    assertLosslessTable(second[3].content);
+    assertLosslessTable(second[5].content);
+    assert.equal(stats.length, 2);
+  });
+
   test('the provider’s own errors reach the caller as the SDK raises them', async () => {
     const { client, warnings } = wrapped();
     await stack.provider.queueError(400, 'bad temperature');
-    await assert.rejects(client.chat.completions.create({ model: GPT, messages: chatHistory() }), (err: unknown) => {
-      assert.ok(err instanceof BadRequestError);
-      assert.equal(err.status, 400);
-      assert.match(err.message, /bad temperature/);
-      return true;
-    });
+    await assert.rejects(
+      client.chat.completions.create({ model: GPT, messages: chatHistory() }),
+      (err: unknown) => {
+        assert.ok(err instanceof BadRequestError);
+        assert.equal(err.status, 400);
+        assert.match(err.message, /bad temperature/);
+        return true;
+      },
+    );
     assert.deepEqual(warnings.messages, []);
+  });
+});
+
+describe('openai: AzureOpenAI', () => {
+  test('an Azure client’s deployment request goes out compressed', async () => {
+    const azure = withHeadroom(
+      new AzureOpenAI({
+        apiKey: KEY,
+        baseURL: stack.provider.openaiBaseUrl,
+        apiVersion: '2024-10-21',
+        maxRetries: 0,
+      }),
+      { baseUrl: stack.gate.url, timeoutMs: 30_000 },
+    );
+    // The fake provider has no Azure routes: it records the request, then answers 404.
+    await assert.rejects(
+      azure.chat.completions.create({ model: GPT, messages: chatHistory() }),
+      NotFoundError,
+    );
+    const upstream = await stack.provider.only();
+    assert.equal(upstream.path, `/v1/deployments/${GPT}/chat/completions?api-version=2024-10-21`);
+    assert.equal(upstream.headers['api-key'], KEY);
+    assertLosslessTable(upstream.body.messages[3].content);
+    assert.deepEqual(
+      stack.gate.seen.map((s) => s.url),
+      ['/v1/compress'],
+    );
+    assert.ok(!JSON.stringify(stack.gate.seen).includes(KEY));
   });
 });
 
@@ -202,9 +307,14 @@ describe('openai: everything else is the SDK’s own', () => {
     const answer = await client.post<any>('/chat/completions', { body });
     assert.equal(answer.choices[0].message.content, 'echo: 4 messages, last user: Which requests failed?');
     // Another resource: the provider's 404 comes back through the SDK as usual.
-    await assert.rejects(client.embeddings.create({ model: 'text-embedding-3-small', input: 'hi' }), { status: 404 });
+    await assert.rejects(client.embeddings.create({ model: 'text-embedding-3-small', input: 'hi' }), {
+      status: 404,
+    });
     const upstream = await stack.provider.requests();
-    assert.deepEqual(upstream.map((r) => r.path), ['/v1/chat/completions', '/v1/embeddings']);
+    assert.deepEqual(
+      upstream.map((r) => r.path),
+      ['/v1/chat/completions', '/v1/embeddings'],
+    );
     assert.deepEqual(upstream[0]!.body, body);
     assert.equal(upstream[1]!.headers.authorization, `Bearer ${KEY}`);
     assert.deepEqual(stack.gate.seen, []);
@@ -265,6 +375,40 @@ describe('openai: options', () => {
     const upstream = await stack.provider.only();
     assert.equal(upstream.body.model, GPT);
     assert.deepEqual(upstream.body.messages, chatHistory()); // the tool result is in the frozen prefix
+  });
+
+  test('an onCompressed that throws is logged once and never breaks the call', async () => {
+    const warnings = new Warnings();
+    const client = withHeadroom(sdk(), {
+      baseUrl: stack.gate.url,
+      timeoutMs: 30_000,
+      logger: warnings,
+      onCompressed: () => {
+        throw new Error('observer bug');
+      },
+    });
+    for (let i = 0; i < 2; i++) {
+      const reply = await client.chat.completions.create({ model: GPT, messages: chatHistory() });
+      assert.equal(reply.choices[0]?.message.content, 'echo: 4 messages, last user: Which requests failed?');
+    }
+    assert.equal(warnings.messages.length, 1);
+    assert.match(warnings.messages[0]!, /onCompressed threw \(Error: observer bug\)/);
+    for (const r of await stack.provider.requests()) assertLosslessTable(r.body.messages[3].content);
+  });
+
+  test('HEADROOM_BASE_URL is the default baseUrl', async () => {
+    process.env.HEADROOM_BASE_URL = stack.gate.url;
+    try {
+      const client = withHeadroom(sdk(), { timeoutMs: 30_000 });
+      await client.chat.completions.create({ model: GPT, messages: chatHistory() });
+    } finally {
+      delete process.env.HEADROOM_BASE_URL;
+    }
+    assert.deepEqual(
+      stack.gate.seen.map((s) => s.url),
+      ['/v1/compress'],
+    );
+    assertLosslessTable((await stack.provider.only()).body.messages[3].content);
   });
 
   test('nothing to compress: an empty messages list goes straight to the provider', async () => {

@@ -15,7 +15,11 @@ export const TOOL_TEXT = JSON.stringify(ROWS, null, 2);
 
 export const QUERY_TOOL = {
   type: 'function' as const,
-  function: { name: 'query', description: 'Query the request log', parameters: { type: 'object', properties: {} } },
+  function: {
+    name: 'query',
+    description: 'Query the request log',
+    parameters: { type: 'object', properties: {} },
+  },
 };
 
 export function chatHistory(): any[] {

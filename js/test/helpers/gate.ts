@@ -14,9 +14,7 @@ export interface Seen {
 }
 
 export type GateMode =
-  | { kind: 'forward' }
-  | { kind: 'hold'; ms: number }
-  | { kind: 'status'; status: number; body: string };
+  { kind: 'forward' } | { kind: 'hold'; ms: number } | { kind: 'status'; status: number; body: string };
 
 export class Gate {
   readonly seen: Seen[] = [];
@@ -46,7 +44,12 @@ export class Gate {
     const chunks: Buffer[] = [];
     for await (const chunk of req) chunks.push(chunk as Buffer);
     const body = Buffer.concat(chunks);
-    this.seen.push({ method: req.method ?? '', url: req.url ?? '', headers: { ...req.headers }, body: body.toString() });
+    this.seen.push({
+      method: req.method ?? '',
+      url: req.url ?? '',
+      headers: { ...req.headers },
+      body: body.toString(),
+    });
     const mode = this.mode;
     if (mode.kind === 'status') {
       res.writeHead(mode.status, { 'content-type': 'application/json' }).end(mode.body);

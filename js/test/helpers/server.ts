@@ -20,14 +20,21 @@ export class HeadroomServer {
   static async start(options: ServerOptions): Promise<HeadroomServer> {
     const args = [
       'serve',
-      '--host', '127.0.0.1',
-      '--port', '0',
-      '--store', '',
-      '--openai-base-url', `${options.providerBaseUrl}/v1`,
-      '--anthropic-base-url', options.providerBaseUrl,
-      '--log-level', 'info',
+      '--host',
+      '127.0.0.1',
+      '--port',
+      '0',
+      '--store',
+      '',
+      '--openai-base-url',
+      `${options.providerBaseUrl}/v1`,
+      '--anthropic-base-url',
+      options.providerBaseUrl,
+      '--log-level',
+      'info',
     ];
-    const env: Record<string, string> = options.token === undefined ? {} : { HEADROOM_SERVER_TOKEN: options.token };
+    const env: Record<string, string> =
+      options.token === undefined ? {} : { HEADROOM_SERVER_TOKEN: options.token };
     const ready = /Uvicorn running on (http:\/\/127\.0\.0\.1:\d+)/;
     const [launched, match] = await launch(args, ready, 'headroom serve', env);
     return new HeadroomServer(launched, match[1] as string);
