@@ -31,6 +31,7 @@ import orjson
 
 from ..relevance import Scorer
 from ..relevance.bm25 import STOPWORDS, BM25Scorer, tokenize
+from . import json_codec
 from ._conditions import Selection, Table, select_rows
 from ._question import Question, parse_question
 from ._select import column_stats, is_error_item, select
@@ -38,8 +39,8 @@ from ._select import column_stats, is_error_item, select
 if TYPE_CHECKING:
     from ..config import SmartCrusherConfig
 
-TRUNCATED = "__headroom_truncated"
-OMITTED = "__headroom_omitted"
+TRUNCATED = json_codec.TRUNCATED
+OMITTED = json_codec.OMITTED
 _KEEP_LINKS = frozenset({"html_url", "url"})
 _MIN_LINKS = 3
 

@@ -12,13 +12,21 @@ Every form is itself valid JSON, so a model reads it as JSON:
   ``{"__headroom_repeat": n, "value": item}``.
 
 :func:`decode` restores the original exactly (``decode(encode(x)) == x``, key order
-included). Data that already holds a ``__headroom`` key is never encoded, so the forms
-are unambiguous.
+included).
+
+Reserved keys: every key this package writes starts with ``__headroom`` (the forms above,
+and the lossy-cut markers ``__headroom_truncated`` / ``__headroom_omitted``). A tool's own
+key that starts with ``__headroom`` is never trusted as one of ours: :func:`escape` writes
+it as ``__headroom_key:<key>`` and :func:`decode` turns it back, so the forms stay
+unambiguous and such data is still compressed. Data holding one of OUR keys (:data:`OURS`)
+is taken to be our own output already and is left alone (compressing it again changes
+nothing).
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from typing import Any
 
 import orjson
@@ -26,29 +34,57 @@ import orjson
 COLS = "__headroom_cols"
 CONST = "__headroom_const"
 REPEAT = "__headroom_repeat"
+TRUNCATED = "__headroom_truncated"
+OMITTED = "__headroom_omitted"
 PREFIX = "__headroom"
+ESCAPE = "__headroom_key:"
+#: The keys this package writes: data holding one is our own output.
+OURS = frozenset({COLS, CONST, REPEAT, TRUNCATED, OMITTED})
 _MIN_TABLE_ROWS = 2
 _MIN_REPEAT = 3
 
 
-def has_reserved_keys(data: Any) -> bool:
-    """True if any object key in ``data`` starts with ``__headroom``."""
+def _keys(data: Any) -> Iterator[str]:
     stack = [data]
     while stack:
         node = stack.pop()
         if isinstance(node, dict):
             for k, v in node.items():
-                if k.startswith(PREFIX):
-                    return True
+                yield k
                 if isinstance(v, (dict, list)):
                     stack.append(v)
         elif isinstance(node, list):
             stack.extend(v for v in node if isinstance(v, (dict, list)))
-    return False
+
+
+def has_reserved_keys(data: Any) -> bool:
+    """True if any object key in ``data`` starts with ``__headroom``."""
+    return any(k.startswith(PREFIX) for k in _keys(data))
+
+
+def is_ours(data: Any) -> bool:
+    """True if ``data`` holds a key this package writes (:data:`OURS`, or an escaped key):
+    it is our own output already."""
+    return any(k in OURS or k.startswith(ESCAPE) for k in _keys(data))
+
+
+def escape(data: Any) -> Any:
+    """``data`` with every key that starts with ``__headroom`` written as
+    ``__headroom_key:<key>`` (:func:`decode` restores them)."""
+    if isinstance(data, dict):
+        return {(ESCAPE + k if k.startswith(PREFIX) else k): escape(v) for k, v in data.items()}
+    if isinstance(data, list):
+        return [escape(v) for v in data]
+    return data
+
+
+def _unescape(key: str) -> str:
+    return key[len(ESCAPE) :] if key.startswith(ESCAPE) else key
 
 
 def encode(data: Any) -> Any:
-    """Recursively apply the table and repeat forms. Caller checks has_reserved_keys first."""
+    """Recursively apply the table and repeat forms. The caller escapes a tool's own
+    ``__headroom*`` keys first (:func:`escape`)."""
     if isinstance(data, dict):
         return {k: encode(v) for k, v in data.items()}
     if isinstance(data, list):
@@ -60,7 +96,7 @@ def encode(data: Any) -> Any:
 
 
 def _is_marker(item: Any) -> bool:
-    return isinstance(item, dict) and any(k.startswith(PREFIX) for k in item)
+    return isinstance(item, dict) and any(k in OURS for k in item)
 
 
 def _table(items: list[Any]) -> list[Any] | None:
@@ -112,9 +148,9 @@ def _repeats(items: list[Any]) -> list[Any]:
 
 
 def decode(data: Any) -> Any:
-    """Inverse of :func:`encode` (lossy-cut markers are left in place)."""
+    """Inverse of :func:`encode` and :func:`escape` (lossy-cut markers are left in place)."""
     if isinstance(data, dict):
-        return {k: decode(v) for k, v in data.items()}
+        return {_unescape(k): decode(v) for k, v in data.items()}
     if not isinstance(data, list):
         return data
     if data and isinstance(data[0], dict) and COLS in data[0]:
@@ -123,10 +159,12 @@ def decode(data: Any) -> Any:
         out: list[Any] = []
         for row in data[1:]:
             if isinstance(row, dict):  # a marker
-                out.append(row)
+                out.append(decode(row))
                 continue
             values = iter(row)
-            out.append({c: const[c] if c in const else decode(next(values)) for c in cols})
+            out.append(
+                {_unescape(c): const[c] if c in const else decode(next(values)) for c in cols}
+            )
         return out
     out = []
     for item in data:

@@ -125,8 +125,10 @@ class SmartCrusher(Transform):
     ) -> Compressed | None:
         """``original``: the text as the tool gave it, stored byte for byte for retrieval
         (compact JSON of ``data`` when only parsed data was given)."""
+        if json_codec.is_ours(data):
+            return None  # our own output already (or an exact imitation of it: not trusted)
         if json_codec.has_reserved_keys(data):
-            return None
+            data = json_codec.escape(data)  # a tool's own __headroom* keys, kept apart
         cfg = self.config
         try:
             compact = _dumps(data)

@@ -68,6 +68,40 @@ def test_decode_inverts_encode(data) -> None:
     assert json.dumps(decode(json.loads(json.dumps(enc)))) == json.dumps(data)
 
 
+hostile_keys = st.sampled_from(
+    ["a", "id", "__headroom", "__headroom_id", "__headroom_cols", "__headroom_repeat",
+     "__headroom_key:x", "__headroom_truncated", "value"]
+)  # fmt: skip
+hostile_data = st.recursive(
+    st.none() | st.integers(-5, 5) | st.text(max_size=3),
+    lambda kids: st.lists(kids, max_size=6) | st.dictionaries(hostile_keys, kids, max_size=4),
+    max_leaves=40,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(hostile_data)
+def test_a_tools_own_headroom_keys_are_escaped_and_restored(data) -> None:
+    """Keys that imitate ours never mix with the forms: escape, encode, decode is exact."""
+    from headroom_core.transforms.json_codec import escape, is_ours
+
+    escaped = escape(data)
+    assert not any(k in json_codec.OURS for k in _all_keys(escaped))
+    enc = encode(escaped)
+    assert decode(json.loads(json.dumps(enc))) == data
+    assert is_ours(escaped) == has_reserved_keys(data)
+
+
+def _all_keys(data):
+    if isinstance(data, dict):
+        for k, v in data.items():
+            yield k
+            yield from _all_keys(v)
+    elif isinstance(data, list):
+        for v in data:
+            yield from _all_keys(v)
+
+
 def test_real_api_responses_round_trip(shared_data) -> None:
     checked = 0
     for path in sorted(shared_data.glob("api_*/**/*.json")):

@@ -243,3 +243,31 @@ def test_a_configured_scorer_picks_the_relevant_items() -> None:
     semantic = SmartCrusher(cfg, store, scorer=SynonymScorer())
     kept = json_codec.decode(json.loads(semantic.compress(json.dumps(data), ctx).text))
     assert data[64] in kept
+
+
+def test_a_tools_own_headroom_keys_are_escaped_not_a_reason_to_skip() -> None:
+    """A ``__headroom*`` key in a tool's JSON no longer switches compression off: it is
+    escaped, the output is compressed, the documented decoder restores the key and the ref
+    the exact original (issue 19)."""
+    data = [{"__headroom_id": f"h{i}", **r} for i, r in enumerate(rows(400))]
+    out, store, text = crush(data)
+    assert '"__headroom_key:__headroom_id"' in text  # escaped, never one of our keys
+    kept = out[:-1]
+    marker = marker_of(out)
+    assert kept[0] == data[0] and all("__headroom_id" in r for r in kept)
+    assert json.loads(retrieve(marker["ref"], store=store)) == data
+    small = [{"__headroom_id": 1, "a": 2}, {"__headroom_id": 3, "a": 4}]
+    lossless, _, _ = crush(small, lossless_below_tokens=10_000)
+    assert lossless == small
+
+
+def test_an_exact_imitation_of_our_markers_is_left_alone() -> None:
+    """Data holding one of our own keys reads as our output already: not trusted, not
+    re-cut, passed through as it is (compressing our output again changes nothing)."""
+    fake = [*rows(300), {"__headroom_truncated": 5, "of": 9, "ref": "0" * 16}]
+    store = MemoryOriginalStore()
+    sc = SmartCrusher(SmartCrusherConfig(), store)
+    text = json.dumps(fake, indent=2)
+    ctx = ContentContext(TOK.count_text, sc.config, store, None, None)
+    assert sc.compress(text, ctx) is None
+    assert len(store) == 0
