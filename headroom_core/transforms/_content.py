@@ -55,10 +55,18 @@ class ContentContext:
         return self.count(sample) / len(sample) * len(text)
 
     def keep(self, text: str, kind: str) -> str:
-        """Store the original of ``text`` (``original`` when set) and return its ref."""
+        """Store the original of ``text`` (``original`` when set) and return its ref. The
+        fields this cut spared go with it (``meta["spared"]``, see :mod:`._first_sight`)."""
         return self.store.put(
-            self.original if self.original is not None else text, tool=self.tool_name, kind=kind
+            self.original if self.original is not None else text,
+            tool=self.tool_name,
+            kind=kind,
+            meta=self.stored_meta(),
         )
+
+    def stored_meta(self) -> dict[str, list[str]] | None:
+        """What a lossy cut records with its original: the learned fields it spared."""
+        return {"spared": sorted(self.learned_fields)} if self.learned_fields else None
 
     def planned_ref(self, text: str) -> str:
         """The ref :meth:`keep` will return for ``text`` with a content-addressed store."""

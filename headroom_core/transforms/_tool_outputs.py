@@ -37,6 +37,7 @@ from . import _file_view, _terminal
 from ._content import ContentCompressor, ContentContext
 from ._cut import cut_to_budget
 from ._detect import is_diff, is_stack_trace
+from ._first_sight import fields_at_first_sight
 from ._toolmsg import rewrite_tool_texts
 
 if TYPE_CHECKING:
@@ -191,7 +192,7 @@ def compress_tool_outputs(
             ctx.query_for(messages, index),
             tool,
             profile.get("max_tokens"),
-            learned_fields=get_toin().fields_for(tool),
+            learned_fields=fields_at_first_sight(text, tool, store),
         )
         routed = route(text, content_ctx, compressors, every_text=every_text)
         if routed is None:

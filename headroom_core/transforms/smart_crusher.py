@@ -153,7 +153,7 @@ class SmartCrusher(Transform):
             best = self._fit(data, ctx, ref, budget, best)
         if best is None:
             return Compressed(text, False)
-        stored = ctx.store.put(source, tool=ctx.tool_name, kind="json")
+        stored = ctx.store.put(source, tool=ctx.tool_name, kind="json", meta=ctx.stored_meta())
         if stored != ref:  # a store with refs of its own
             best = best[0].replace(ref, stored), best[1], best[2]
         return Compressed(best[0], True, (stored,), best[2])

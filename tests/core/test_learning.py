@@ -11,6 +11,7 @@ import pytest
 from headroom_core import compress
 from headroom_core.ccr import MemoryOriginalStore, get_default_store, retrieve, set_default_store
 from headroom_core.toin import MemoryToin, get_toin, set_toin
+from headroom_core.transforms._first_sight import forget
 
 
 @pytest.fixture()
@@ -19,6 +20,7 @@ def fresh() -> Iterator[tuple[MemoryToin, MemoryOriginalStore]]:
     toin, store = MemoryToin(), MemoryOriginalStore()
     set_toin(toin)
     set_default_store(store)
+    forget()  # what this process saw first belongs to the other tests' learning
     yield toin, store
     set_toin(old_toin)
     set_default_store(old_store)
@@ -43,7 +45,7 @@ def repo(i: int) -> dict:
     }
 
 
-def request() -> list[dict]:
+def request(first: int = 0) -> list[dict]:
     return [
         {"role": "user", "content": "list the repos"},
         {
@@ -60,7 +62,7 @@ def request() -> list[dict]:
         {
             "role": "tool",
             "tool_call_id": "c",
-            "content": json.dumps([repo(i) for i in range(N_REPOS)], indent=2),
+            "content": json.dumps([repo(i) for i in range(first, first + N_REPOS)], indent=2),
         },
     ]
 
@@ -73,6 +75,23 @@ def test_fields_the_model_fetched_back_are_spared_next_time(fresh) -> None:
     ref = re.search(r'"ref":"([0-9a-f]{16})"', first).group(1)
     assert "followers" in retrieve(ref, query="followers_url", store=store)
     assert "followers_url" in toin.fields_for("list_repos")
-    again = compress(request()).messages[2]["content"]
+    # The output already sent compresses as it did (its turn's bytes, and the provider's
+    # cached prefix, stay the same); the tool's next output spares the field.
+    assert compress(request()).messages[2]["content"] == first
+    again = compress(request(first=100)).messages[2]["content"]
     assert again.count("/followers") == N_REPOS  # spared in every item now
     assert "forks_url" not in again.split("__headroom_omitted")[0]  # the rest is still cut
+
+
+def test_another_process_meeting_an_old_output_uses_the_fields_of_its_first_cut(fresh) -> None:
+    """Across processes (a shared store of originals), the stored original records what its
+    cut spared, so a process that never saw the output does not apply newer learning."""
+    toin, store = fresh
+    first = compress(request()).messages[2]["content"]
+    ref = re.search(r'"ref":"([0-9a-f]{16})"', first).group(1)
+    retrieve(ref, query="followers_url", store=store)
+    forget()  # a process that never saw this output, sharing the store and the learning
+    assert compress(request()).messages[2]["content"] == first
+    new = compress(request(first=100)).messages[2]["content"]
+    new_ref = re.search(r'"ref":"([0-9a-f]{16})"', new).group(1)
+    assert "followers_url" in store.get(new_ref).meta["spared"]
