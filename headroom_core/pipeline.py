@@ -24,6 +24,7 @@ from .providers import estimate_cost, provider_for_model
 from .tokens import Tokenizer, get_tokenizer
 from .transforms import build_transforms
 from .transforms._base import Transform, TransformContext, TransformResult
+from .transforms._react import is_observation
 from .waste import WasteSignals, detect_waste
 
 
@@ -109,9 +110,11 @@ def _reject_reason(
 
 
 def default_query(messages: Sequence[Message]) -> str | None:
-    """The text of the last user message: what relevance scoring ranks against."""
-    for m in reversed(messages):
-        if m.get("role") == "user":
+    """The text of the last user message (a ReAct observation is tool output, not a user
+    message): what relevance scoring ranks against."""
+    for i in range(len(messages) - 1, -1, -1):
+        m = messages[i]
+        if m.get("role") == "user" and not is_observation(messages, i):
             text = content_text(m).strip()
             if text:
                 return text

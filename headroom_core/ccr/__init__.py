@@ -16,7 +16,9 @@ Stores (one protocol, :class:`OriginalStore`):
 
 Both evict the least-recently-used originals when over their bounds and never expire
 anything with time. ``open_original_store("sqlite:///originals.db")`` opens one by URL;
-``set_default_store`` makes one the process-wide default.
+``set_default_store`` makes one the process-wide default; ``with use_store(store):`` makes one
+the store for the code in that block only (this thread or task), which is how the adapters'
+``store=`` reaches the compressors.
 """
 
 from __future__ import annotations
@@ -27,7 +29,9 @@ from headroom_core.ccr._open import (
     get_default_store,
     open_original_store,
     original_store_schemes,
+    resolve_store,
     set_default_store,
+    use_store,
 )
 from headroom_core.ccr._retrieve import (
     RetrievalListener,
@@ -53,7 +57,9 @@ __all__ = [
     "original_store_schemes",
     "ref_for",
     "remove_retrieval_listener",
+    "resolve_store",
     "retrieve",
     "retrieve_tool_definition",
     "set_default_store",
+    "use_store",
 ]

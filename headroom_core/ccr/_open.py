@@ -14,6 +14,9 @@ an absolute one::
 from __future__ import annotations
 
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 
 from headroom_core._store_url import StoreRegistry, file_path, no_path
 from headroom_core.ccr._base import OriginalStore
@@ -25,7 +28,9 @@ __all__ = [
     "get_default_store",
     "open_original_store",
     "original_store_schemes",
+    "resolve_store",
     "set_default_store",
+    "use_store",
 ]
 
 
@@ -84,11 +89,18 @@ def open_original_store(url: str = "memory://") -> OriginalStore:
 
 _default_lock = threading.Lock()
 _default: OriginalStore | None = None
+# A store chosen for the code running in this context (an adapter's ``store=``): threads and
+# asyncio tasks each see their own, so two adapters with different stores never mix.
+_scoped: ContextVar[OriginalStore | None] = ContextVar("headroom_original_store", default=None)
 
 
 def get_default_store() -> OriginalStore:
-    """The store used when none is passed: a ``MemoryOriginalStore`` unless set otherwise."""
+    """The store used when none is passed: the one :func:`use_store` set for this context,
+    else the process-wide default (a ``MemoryOriginalStore`` unless set otherwise)."""
     global _default
+    scoped = _scoped.get()
+    if scoped is not None:
+        return scoped
     with _default_lock:
         if _default is None:
             _default = MemoryOriginalStore()
@@ -104,3 +116,34 @@ def set_default_store(store: OriginalStore) -> None:
         )
     with _default_lock:
         _default = store
+
+
+@contextmanager
+def use_store(store: OriginalStore | str | None) -> Iterator[OriginalStore]:
+    """Within the block (this thread or task only), compression keeps its originals in
+    ``store`` and ``retrieve`` reads them there: a store, or its URL. None: the default.
+
+    This is how an adapter's ``store=`` reaches the core without a global switch::
+
+        with use_store("sqlite:///originals.db"):
+            compress(messages)
+    """
+    target = resolve_store(store)
+    token = _scoped.set(target)
+    try:
+        yield target
+    finally:
+        _scoped.reset(token)
+
+
+def resolve_store(store: OriginalStore | str | None) -> OriginalStore:
+    """``store`` itself, the store its URL names (opened), or the default store for None."""
+    if store is None:
+        return get_default_store()
+    if isinstance(store, str):
+        return open_original_store(store)
+    if not isinstance(store, OriginalStore):
+        raise ConfigError(
+            f"original store: expected an OriginalStore or a URL, got {type(store).__name__}"
+        )
+    return store

@@ -10,15 +10,24 @@ import json
 import logging
 import threading
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import orjson
 
-from headroom_core.ccr._base import OriginalStore, StoredOriginal, is_ref
+from headroom_core.ccr._base import OriginalStore, StoredOriginal, is_ref, ref_for
 from headroom_core.ccr._open import get_default_store
+from headroom_core.ccr._pages import HEADER_TOKENS, Page, Unit, page, split_units
 from headroom_core.errors import StorageError
+from headroom_core.tokens import get_tokenizer
 
-__all__ = ["RetrievalListener", "add_retrieval_listener", "remove_retrieval_listener", "retrieve"]
+__all__ = [
+    "RETRIEVE_MAX_TOKENS",
+    "RetrievalListener",
+    "add_retrieval_listener",
+    "remove_retrieval_listener",
+    "retrieve",
+]
 
 _log = logging.getLogger("headroom_core.ccr")
 
@@ -29,6 +38,8 @@ _listeners_lock = threading.Lock()
 
 #: How many levels of "largest value is an object" retrieve descends to find the array.
 _MAX_DEPTH = 8
+#: The default cap of one answer, in tokens: a bigger original comes back in pages.
+RETRIEVE_MAX_TOKENS = 8_000
 
 
 def add_retrieval_listener(fn: RetrievalListener) -> None:
@@ -59,14 +70,32 @@ def _notify(found: StoredOriginal, query: str | None) -> None:
             _log.exception("retrieval listener %r failed for ref %s", fn, found.ref)
 
 
-def retrieve(ref: str, query: str | None = None, *, store: OriginalStore | None = None) -> str:
-    """The original stored under ``ref``; with ``query``, only its matching items or lines.
+def retrieve(
+    ref: str,
+    query: str | None = None,
+    *,
+    store: OriginalStore | None = None,
+    offset: int = 0,
+    limit: int | None = None,
+    max_tokens: int | None = RETRIEVE_MAX_TOKENS,
+    model: str = "gpt-4o",
+) -> str:
+    """The original stored under ``ref``; with ``query``, only its matching items or lines;
+    never more than ``max_tokens`` tokens of ``model`` (None: no cap).
 
     With a query, a JSON array (or an object whose largest value is, possibly a few
     levels down, an array) gives the items whose compact JSON contains every query word,
     case-insensitively, as one compact JSON array under a header line; other text gives
-    the matching lines, each prefixed with its line number. A malformed, unknown or
-    evicted ref, or a store that cannot be read, gives a message saying so.
+    the matching lines, each prefixed with its line number.
+
+    An answer over ``max_tokens`` (or asked for with ``offset`` / ``limit``) is one page:
+    the items or lines from ``offset`` (0-based, into the matches when there is a query)
+    that fit, at most ``limit`` of them, under a header naming the range and the
+    ``offset`` of the next page under the same ref. A whole original that fits is
+    returned exactly as stored.
+
+    A malformed, unknown or evicted ref, a bad ``offset`` / ``limit``, or a store that
+    cannot be read gives a message saying so.
     """
     key = ref.strip().strip("'\"").lower() if isinstance(ref, str) else ""
     if not is_ref(key):
@@ -76,6 +105,9 @@ def retrieve(ref: str, query: str | None = None, *, store: OriginalStore | None 
             'from a marker such as {"__headroom_truncated": N, "ref": "..."} or '
             "[... N lines omitted; ref=...]]"
         )
+    paging = _paging(offset, limit)
+    if isinstance(paging, str):
+        return paging
     target = get_default_store() if store is None else store
     try:
         found = target.get(key)
@@ -88,32 +120,132 @@ def retrieve(ref: str, query: str | None = None, *, store: OriginalStore | None 
             f"(store holds {held} entries); re-run the tool]"
         )
     _notify(found, query)
-    if query is None or not str(query).strip():
+    asked = "" if query is None else str(query).strip()
+    start, most = paging
+    count = get_tokenizer(model).count_text
+    whole = not asked and start == 0 and most is None
+    if whole and (max_tokens is None or count(found.text) <= max_tokens):
         return found.text
-    return filter_text(found.text, str(query))
+    return _answer(found.ref, found.text, asked, start, most, max_tokens, count)
+
+
+def _paging(offset: Any, limit: Any) -> tuple[int, int | None] | str:
+    """(offset, limit) as ints, or the message for a model that passed something else."""
+    values: list[int | None] = []
+    for name, value, low in (("offset", offset, 0), ("limit", limit, 1)):
+        if value is None or (name == "offset" and value == ""):
+            values.append(0 if name == "offset" else None)
+            continue
+        try:
+            number = int(str(value).strip()) if not isinstance(value, bool) else None
+        except ValueError:
+            number = None
+        if number is None or number < low:
+            return (
+                f"[headroom: {name} must be a whole number >= {low}, got {value!r}; copy it "
+                "from the header of the previous page]"
+            )
+        values.append(number)
+    return int(values[0] or 0), values[1]
 
 
 def filter_text(text: str, query: str) -> str:
-    """The items (JSON) or numbered lines (other text) of ``text`` matching ``query``."""
-    terms = query.casefold().split()
-    shown = query.strip()
+    """The items (JSON) or numbered lines (other text) of ``text`` matching ``query``,
+    whole (no cap)."""
+    return _answer(ref_for(text), text, query.strip(), 0, None, None, _count_gpt4o)
+
+
+def _count_gpt4o(text: str) -> int:
+    return get_tokenizer("gpt-4o").count_text(text)
+
+
+def _answer(
+    ref: str,
+    text: str,
+    query: str,
+    offset: int,
+    limit: int | None,
+    max_tokens: int | None,
+    count: Callable[[str], int],
+) -> str:
+    """The matches of ``query`` (all units without one), one page of them when needed."""
     located = _find_items(text)
+    envelope = None
     if located is not None:
-        path, items = located
-        kept = [c for c in map(_compact, items) if _matches(c, terms)]
-        where = f" in {path}" if path else ""
-        header = (
-            f"[headroom: {len(kept)} of {len(items)} items{where} match {shown!r}; "
-            "call again without query for all]"
-        )
-        return f"{header}\n[{','.join(kept)}]"
-    lines = text.splitlines()
-    hits = [f"{n}: {line}" for n, line in enumerate(lines, 1) if _matches(line, terms)]
-    header = (
-        f"[headroom: {len(hits)} of {len(lines)} lines match {shown!r}; "
-        "call again without query for all]"
+        kind, texts = "items", [_compact(item) for item in located.items]
+        where = f" in {located.path}" if located.path else ""
+        envelope = None if query else located.envelope
+    else:
+        kind, where, texts = "lines", "", text.splitlines()
+    terms = query.casefold().split()
+    numbered = [(n, t) for n, t in enumerate(texts, 1) if not terms or _matches(t, terms)]
+    if envelope is not None:  # the rest of the document comes first, as unit 0
+        numbered.insert(0, (0, envelope))
+    room = None if max_tokens is None else max(1, max_tokens - HEADER_TOKENS)
+    units = split_units(numbered, count, room)
+    render = _renderer(kind, bool(query))
+    shown = page(units, count, offset=offset, limit=limit, room=room, render=render)
+    head = _header(ref, kind, where, len(texts), len(numbered), query, shown)
+    if kind == "items" and not any(u.part for u in shown.body):
+        lines = [head, *(render(u) for u in shown.body if not u.number)]
+        items = [u.text for u in shown.body if u.number]
+        only_around = len(lines) > 1 and not items  # a page of the document around them
+        return "\n".join(lines if only_around else [*lines, f"[{','.join(items)}]"])
+    return "\n".join([head, *map(render, shown.body)])
+
+
+def _renderer(kind: str, numbered: bool) -> Callable[[Unit], str]:
+    """How a unit is written: items as compact JSON (a part with its label), lines as
+    they are (numbered when a query picked them)."""
+    single = kind[:-1]
+
+    def render(unit: Unit) -> str:
+        if not unit.number:
+            return (
+                f"[the document around the {kind}] {unit.text}"
+                if not unit.part
+                else (
+                    f"[the document around the {kind}, part {unit.part}/{unit.parts}] {unit.text}"
+                )
+            )
+        if unit.part:
+            return f"[{single} {unit.label}] {unit.text}"
+        if kind == "items":
+            return unit.text
+        return f"{unit.number}: {unit.text}" if numbered else unit.text
+
+    return render
+
+
+def _header(
+    ref: str, kind: str, where: str, total: int, matched: int, query: str, shown: Page
+) -> str:
+    more = (
+        f"call headroom_retrieve with ref={ref} and offset={shown.end} for more"
+        if shown.end < shown.total
+        else "nothing follows"
     )
-    return "\n".join([header, *hits])
+    if shown.start >= shown.total and shown.total:
+        return (
+            f"[headroom: offset {shown.start} is past the end; there are {shown.total} "
+            f"{'matches' if query else kind}; call again with a smaller offset]"
+        )
+    if query:
+        head = f"[headroom: {matched} of {total} {kind}{where} match {query!r}"
+        if shown.complete:
+            return f"{head}; call again without query for all]"
+        return f"{head}; matches {shown.start + 1}-{shown.end} shown; {more}]"
+    units = [u for u in shown.body if u.number]
+    around = [u for u in shown.body if not u.number]
+    what = []
+    if around:
+        part = f" (part {around[0].part}/{around[0].parts})" if around[0].part else ""
+        what.append(f"the document around the {total} {kind}{where}{part}")
+    if units:
+        first, last = units[0], units[-1]
+        span = first.label if first is last else f"{first.label}-{last.label}"
+        what.append(f"{kind} {span} of {total}" + ("" if around else where))
+    return f"[headroom: {', then '.join(what)}, ref={ref}; {more}]"
 
 
 def _matches(text: str, terms: list[str]) -> bool:
@@ -132,8 +264,17 @@ def _compact(value: Any) -> str:
         return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
 
 
-def _find_items(text: str) -> tuple[str, list[Any]] | None:
-    """(path, items) of the array a query should filter, or None if ``text`` has none.
+@dataclass(frozen=True, slots=True)
+class _Located:
+    """The array a query filters: its path, its items, and the document around it."""
+
+    path: str
+    items: list[Any]
+    envelope: str | None  # compact JSON of the rest, the array as a placeholder; None at root
+
+
+def _find_items(text: str) -> _Located | None:
+    """The array a query should filter, or None if ``text`` has none.
 
     The stdlib parser is used because orjson turns integers beyond 64 bits into floats.
     """
@@ -141,15 +282,28 @@ def _find_items(text: str) -> tuple[str, list[Any]] | None:
     if not stripped or stripped[0] not in "[{":
         return None
     try:
-        data = json.loads(text, parse_constant=_no_constant)
+        root = data = json.loads(text, parse_constant=_no_constant)
     except (ValueError, RecursionError):
         return None
-    path = ""
+    path, keys = "", []
     for _ in range(_MAX_DEPTH):
         if isinstance(data, list):
-            return path, data
+            envelope = _envelope(root, keys, f"<the {len(data)} items of {path}>") if keys else None
+            return _Located(path, data, envelope)
         if not isinstance(data, dict) or not data:
             return None
         key, data = max(data.items(), key=lambda kv: len(_compact(kv[1])))
+        keys.append(key)
         path += f".{key}" if key.isidentifier() else f"[{json.dumps(key, ensure_ascii=False)}]"
     return None
+
+
+def _envelope(root: Any, keys: list[str], placeholder: str) -> str:
+    """``root`` with the value at ``keys`` replaced by ``placeholder``, as compact JSON."""
+    top = dict(root)
+    node = top
+    for key in keys[:-1]:
+        node[key] = dict(node[key])
+        node = node[key]
+    node[keys[-1]] = placeholder
+    return _compact(top)

@@ -19,7 +19,8 @@ _DESCRIPTION = (
     "ref=...] inside a string means that content was removed and the full original is "
     "kept under that ref. Call this tool with the ref to get the whole original back, "
     "or add a query to get only the items or lines that contain every word of the query "
-    "(case-insensitive). "
+    "(case-insensitive). A long answer comes in pages: its first line names the range "
+    "shown and the offset to pass for the next page. "
     "Use it when the omitted part may hold what you need; do not guess its contents."
 )
 
@@ -36,6 +37,19 @@ _PARAMETERS: dict[str, Any] = {
                 "Optional words to search for; only matching items or lines are returned. "
                 "Omit it to get the whole original."
             ),
+        },
+        "offset": {
+            "type": "integer",
+            "minimum": 0,
+            "description": (
+                "Where the page starts: the offset named in the first line of the previous "
+                "page (0, or omitted, for the first page)."
+            ),
+        },
+        "limit": {
+            "type": "integer",
+            "minimum": 1,
+            "description": "Optional: at most this many items or lines on the page.",
         },
     },
     "required": ["ref"],

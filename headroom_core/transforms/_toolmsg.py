@@ -1,8 +1,9 @@
 """Helpers shared by transforms that rewrite tool outputs (and only tool outputs).
 
-A tool output is the content of an OpenAI ``tool`` (or legacy ``function``) message, or an
+A tool output is the content of an OpenAI ``tool`` (or legacy ``function``) message, an
 Anthropic ``tool_result`` block inside a user message (so Anthropic-shaped message lists
-work without conversion). Nothing else is ever handed to a rewrite.
+work without conversion), or the text after ``Observation:`` in a ReAct observation (see
+:mod:`._react`; the prefix is kept). Nothing else is ever handed to a rewrite.
 """
 
 from __future__ import annotations
@@ -14,17 +15,20 @@ from typing import Any
 from ..boundary import fail_open
 from ..ccr._tool import RETRIEVE_TOOL_NAME
 from ..messages import Message, tool_name_for
+from ._react import action_name, is_observation, observation_start
 
 TOOL_ROLES = frozenset({"tool", "function"})
 
 
 @dataclass(frozen=True, slots=True)
 class Slot:
-    """Where a tool text sits: message, Anthropic block (or None), text part (or None)."""
+    """Where a tool text sits: message, Anthropic block (or None), text part (or None);
+    ``start``: where the output begins in a ReAct observation's text (after the prefix)."""
 
     message: int
     block: int | None
     part: int | None
+    start: int = 0
 
 
 def _parts(content: Any) -> Iterator[tuple[int | None, str]]:
@@ -42,7 +46,10 @@ def tool_texts(messages: list[Message]) -> Iterator[tuple[Slot, str]]:
     """(slot, text) for every text of every tool output."""
     for i, m in enumerate(messages):
         role = m.get("role")
-        if role in TOOL_ROLES:
+        start = observation_start(messages, i)
+        if start is not None:
+            yield Slot(i, None, None, start), m["content"][start:]
+        elif role in TOOL_ROLES:
             for j, text in _parts(m.get("content")):
                 yield Slot(i, None, j), text
         elif role == "user" and isinstance(m.get("content"), list):
@@ -71,7 +78,7 @@ def preceding_user_text(messages: list[Message], index: int) -> str | None:
     the same way on every later turn (a stable, cacheable prefix)."""
     for j in range(index - 1, -1, -1):
         m = messages[j]
-        if m.get("role") != "user":
+        if m.get("role") != "user" or is_observation(messages, j):
             continue
         content = m.get("content")
         if isinstance(content, str):
@@ -114,7 +121,9 @@ def rewrite_tool_texts(
     out: list[Message] | None = None
     for slot, text in tool_texts(messages):
         i = slot.message
-        if slot.block is None:
+        if slot.start:
+            name = action_name(messages, i)
+        elif slot.block is None:
             name = tool_name_for(messages, i)
         else:
             name = _anthropic_tool_name(messages, i, slot.block)
@@ -131,7 +140,9 @@ def rewrite_tool_texts(
         if out is None:
             out = list(messages)
         msg = dict(out[i])
-        if slot.block is None:
+        if slot.start:
+            msg["content"] = msg["content"][: slot.start] + new
+        elif slot.block is None:
             msg["content"] = _replace(msg["content"], slot.part, new)
         else:
             blocks = list(msg["content"])

@@ -1,7 +1,8 @@
 """Route each tool output to the compressor for its content type; cut it to a budget.
 
 Order matters: the first compressor whose ``detect`` fires gets the text; if it declines
-(returns None) the text stays as it is. Diffs and stack traces are never cut: they go
+(returns None) the next one whose ``detect`` fires is tried, and the text stays as it is
+when none changes it. Diffs and stack traces are never cut: they go
 to no compressor. Tools in ``never_compress_tools`` are skipped; ``tool_profiles`` may set
 ``max_tokens`` (a per-call budget, a hard cap) and the SmartCrusher item cap per tool.
 Terminal output is normalised and file views keep every line (see :mod:`._tool_outputs`).
@@ -42,6 +43,12 @@ def _log(cfg: SmartCrusherConfig) -> ContentCompressor:
     return LogCompressor()
 
 
+def _pyrepr(cfg: SmartCrusherConfig) -> ContentCompressor:
+    from ._pyrepr import make
+
+    return make(cfg)
+
+
 def _search(cfg: SmartCrusherConfig) -> ContentCompressor:
     from .search_compressor import SearchCompressor
 
@@ -60,9 +67,11 @@ def _text(cfg: SmartCrusherConfig) -> ContentCompressor:
     return TextCompressor()
 
 
-# name -> factory, in detection order.
+# name -> factory, in detection order. "pyrepr" (Python-repr data, str(list_of_dicts))
+# comes right after JSON, before the text compressors could take it for prose.
 COMPRESSORS: dict[str, Callable[[SmartCrusherConfig], ContentCompressor]] = {
     "smart_crusher": _smart_crusher,
+    "pyrepr": _pyrepr,
     "search": _search,
     "log": _log,
     "code": _code,

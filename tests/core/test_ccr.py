@@ -476,11 +476,13 @@ ROWS = [
 
 
 def test_retrieve_without_query_is_the_exact_original(store: OriginalStore) -> None:
-    text = json.dumps(ROWS, indent=2)
+    text = json.dumps(ROWS, indent=2)  # ~27k tokens: over the default cap, so no cap here
     ref = store.put(text)
-    assert retrieve(ref, store=store) == text
-    assert retrieve(f"  {ref.upper()} ", store=store) == text  # pasted with noise
-    assert retrieve(ref, "   ", store=store) == text  # a blank query is no query
+    assert retrieve(ref, store=store, max_tokens=None) == text
+    assert retrieve(f"  {ref.upper()} ", store=store, max_tokens=None) == text  # pasted noise
+    assert retrieve(ref, "   ", store=store, max_tokens=None) == text  # blank query: no query
+    small = json.dumps(ROWS[:20], indent=2)
+    assert retrieve(store.put(small), store=store) == small  # under the cap: whole, as stored
 
 
 def test_query_filters_a_json_array(store: OriginalStore) -> None:
@@ -653,9 +655,10 @@ def test_tool_definition_is_a_fresh_dict_each_time() -> None:
 def _check_schema(schema: dict[str, Any]) -> None:
     assert schema["type"] == "object"
     assert schema["required"] == ["ref"]
-    assert set(schema["properties"]) == {"ref", "query"}
+    assert set(schema["properties"]) == {"ref", "query", "offset", "limit"}
     assert schema["properties"]["ref"]["type"] == "string"
     assert schema["properties"]["query"]["type"] == "string"
+    assert schema["properties"]["offset"]["type"] == schema["properties"]["limit"]["type"]
     json.dumps(schema)  # plain JSON, as the providers need
 
 

@@ -79,6 +79,8 @@ def test_every_marker_retrieves_its_original(
             original = originals[m.get("tool_call_id")]
             for match in REF.finditer(m["content"]):
                 ref = match.group(1) or match.group(2)
-                assert _same(retrieve(ref, store=fresh_store), original), f"{name}: ref {ref}"
+                assert _same(retrieve(ref, store=fresh_store, max_tokens=None), original), (
+                    f"{name}: ref {ref}"
+                )
                 refs_checked += 1
     assert refs_checked >= 200
