@@ -55,9 +55,11 @@ def _table(title: str, result: CompressResult, waste: WasteSignals | None, model
     table.add_row("model", model)
     table.add_row("tokens before", f"{result.tokens_before:,}")
     table.add_row("tokens after", f"{result.tokens_after:,}")
-    table.add_row("saved", f"{result.tokens_saved:,} ({result.savings_percent:.1f}%)")
+    # A preview sends nothing: what it shows is what optimize would save.
+    saved = "would save" if result.mode == "simulate" else "saved"
+    table.add_row(saved, f"{result.tokens_saved:,} ({result.savings_percent:.1f}%)")
     cost = estimate_cost(input_tokens=result.tokens_saved, model=model)
-    table.add_row("input cost saved", "n/a" if cost is None else f"${cost:.6f}")
+    table.add_row(f"input cost {saved}", "n/a" if cost is None else f"${cost:.6f}")
     table.add_row("transforms", ", ".join(result.transforms_applied) or "none")
     if waste is not None:
         for name, tokens in waste.to_dict().items():
@@ -185,7 +187,10 @@ def main() -> None:
 def simulate_cmd(
     file: str | None, model: str | None, query: str | None, as_kind: str, store_url: str
 ) -> None:
-    """Show what compression would save, changing nothing."""
+    """Show what compression would save, changing nothing.
+
+    The record it writes is marked ``mode="simulate"``: summaries and reports count it as a
+    request, never in tokens sent or saved (nothing was sent)."""
     payload = _load(file, as_kind)
     model = model or payload.model or "gpt-4o"
     try:

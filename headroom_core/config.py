@@ -233,8 +233,8 @@ class IntelligentContextConfig(_Config):
 class RelevanceScorerConfig(_Config):
     scorer_type: Literal["auto", "bm25", "embedding", "hybrid"] = Field(
         "auto",
-        description="auto: hybrid when the embeddings extra is installed, else BM25 (tool-output "
-        "cuts use BM25 under auto, for speed; set embedding/hybrid to use them there too).",
+        description="auto: BM25 (milliseconds, no torch); embedding or hybrid: the MiniLM "
+        "embeddings (the embeddings extra), used only when named.",
     )
     bm25_k1: float = Field(1.5, gt=0, description="BM25 term-frequency saturation.")
     bm25_b: float = Field(0.75, ge=0, le=1, description="BM25 length normalisation.")

@@ -195,10 +195,18 @@ def _modes(records: Sequence[RequestMetrics]) -> tuple[ModeRow, ...]:
                 tokens_before=sum(m.tokens_input_before for m in rows),
                 tokens_after=sum(m.tokens_input_after for m in rows),
                 tokens_saved=sum(m.tokens_saved for m in rows),
-                projected_saved=sum(projected_saved(m) or 0 for m in rows),
+                projected_saved=sum(_projection(m) for m in rows),
             )
         )
     return tuple(out)
+
+
+def _projection(m: RequestMetrics) -> int:
+    """What a record projects: an audit record's ``projected_tokens_after`` saving, a
+    simulate preview's whole saving (it sent nothing); 0 for the others."""
+    if m.mode == "simulate":
+        return m.projected_saved
+    return projected_saved(m) or 0
 
 
 def _periods(records: Sequence[RequestMetrics], period: str) -> tuple[PeriodRow, ...]:
@@ -209,14 +217,15 @@ def _periods(records: Sequence[RequestMetrics], period: str) -> tuple[PeriodRow,
     for start in sorted(grouped):
         rows = grouped[start]
         projected = [p for p in (projected_saved(m) for m in rows) if p is not None]
+        sent = [m for m in rows if m.sent]  # a simulate preview sent and saved nothing
         out.append(
             PeriodRow(
                 start=start,
                 requests=len(rows),
-                tokens_before=sum(m.tokens_input_before for m in rows),
-                tokens_after=sum(m.tokens_input_after for m in rows),
-                tokens_saved=sum(m.tokens_saved for m in rows),
-                cost_saved=math.fsum(m.cost_saved or 0.0 for m in rows),
+                tokens_before=sum(m.tokens_input_before for m in sent),
+                tokens_after=sum(m.tokens_input_after for m in sent),
+                tokens_saved=sum(m.tokens_saved for m in sent),
+                cost_saved=math.fsum(m.cost_saved or 0.0 for m in sent),
                 audit_requests=len(projected),
                 projected_saved=sum(projected),
             )

@@ -91,7 +91,8 @@ def select(
 
 
 def summarize(records: Iterable[RequestMetrics], since: datetime | None = None) -> Summary:
-    """A Summary of the records at or after ``since``, computed in one pass."""
+    """A Summary of the records at or after ``since``, computed in one pass; tokens, costs
+    and savings over the requests that were sent (see :class:`Summary`)."""
     check_query(None, since)
     count = before = after = saved = 0
     cost_before: list[float] = []
@@ -104,6 +105,11 @@ def summarize(records: Iterable[RequestMetrics], since: datetime | None = None) 
         if since is not None and m.timestamp < since:
             continue
         count += 1
+        by_mode[m.mode] = by_mode.get(m.mode, 0) + 1
+        first = m.timestamp if first is None or m.timestamp < first else first
+        last = m.timestamp if last is None or m.timestamp > last else last
+        if not m.sent:  # a preview: counted as a record, never in tokens, costs or savings
+            continue
         before += m.tokens_input_before
         after += m.tokens_input_after
         saved += m.tokens_saved
@@ -113,9 +119,6 @@ def summarize(records: Iterable[RequestMetrics], since: datetime | None = None) 
             cost_after.append(m.cost_after)
         if m.cost_saved is not None:
             cost_saved.append(m.cost_saved)
-        by_mode[m.mode] = by_mode.get(m.mode, 0) + 1
-        first = m.timestamp if first is None or m.timestamp < first else first
-        last = m.timestamp if last is None or m.timestamp > last else last
     return Summary(
         requests=count,
         total_tokens_before=before,

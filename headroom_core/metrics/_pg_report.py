@@ -24,14 +24,17 @@ from headroom_core.metrics._aggregates import (
     PrefixRow,
     ReportAggregates,
 )
-from headroom_core.metrics._pg_schema import SELECT_RECORD, TABLE, record_of, summary_in
+from headroom_core.metrics._pg_schema import SELECT_RECORD, SENT, TABLE, record_of, summary_in
 from headroom_core.metrics.records import Summary
 
 __all__ = ["report_aggregates"]
 
 _WHERE = "(%(since)s::timestamptz IS NULL OR ts >= %(since)s)"
 _ORDERED = f"SELECT *, row_number() OVER (ORDER BY ts, seq) AS pos FROM {TABLE} WHERE {_WHERE}"
-_SAVED = "GREATEST(tokens_input_before - tokens_input_after, 0)"
+_GAP = "GREATEST(tokens_input_before - tokens_input_after, 0)"
+# Saved: only what was sent (a simulate record is a preview; its gap is a projection).
+_SAVED = f"(CASE WHEN {SENT} THEN {_GAP} ELSE 0 END)"
+_PROJECTED = f"(CASE WHEN mode = 'simulate' THEN {_GAP} ELSE projected_saved END)"
 _CACHE_BASE = (
     "COALESCE(SUM(GREATEST(sent_tokens, cached_tokens)) "
     "FILTER (WHERE cached_tokens IS NOT NULL), 0)"
@@ -49,7 +52,7 @@ FROM {TABLE} WHERE {_WHERE}"""
 
 _MODES = f"""
 SELECT mode, COUNT(*), SUM(tokens_input_before), SUM(tokens_input_after), SUM({_SAVED}),
-       COALESCE(SUM(projected_saved), 0)
+       COALESCE(SUM({_PROJECTED}), 0)
 FROM {TABLE} WHERE {_WHERE} GROUP BY mode ORDER BY mode COLLATE "C" """
 
 _SOURCES = f"""
@@ -62,14 +65,15 @@ FROM {TABLE}, jsonb_each_text(waste) AS w WHERE {_WHERE} GROUP BY w.key"""
 
 _PERIODS = f"""
 SELECT date_trunc(%(period)s, ts AT TIME ZONE 'UTC') AS start, COUNT(*),
-       SUM(tokens_input_before), SUM(tokens_input_after), SUM({_SAVED}),
-       COALESCE(SUM(GREATEST(cost_before - cost_after, 0)), 0),
+       COALESCE(SUM(tokens_input_before) FILTER (WHERE {SENT}), 0),
+       COALESCE(SUM(tokens_input_after) FILTER (WHERE {SENT}), 0), SUM({_SAVED}),
+       COALESCE(SUM(GREATEST(cost_before - cost_after, 0)) FILTER (WHERE {SENT}), 0),
        COUNT(projected_saved), COALESCE(SUM(projected_saved), 0)
 FROM {TABLE} WHERE {_WHERE} GROUP BY 1 ORDER BY 1"""
 
 _TOP = f"""
 {SELECT_RECORD} WHERE {_WHERE}
-  AND (waste_total > 0 OR tokens_input_before > tokens_input_after OR projected_saved > 0)
+  AND (waste_total > 0 OR {_SAVED} > 0 OR projected_saved > 0)
 ORDER BY waste_total DESC, GREATEST({_SAVED}, COALESCE(projected_saved, 0)) DESC,
          ts DESC, seq ASC
 LIMIT %(top)s"""

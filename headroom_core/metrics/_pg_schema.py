@@ -23,9 +23,18 @@ from headroom_core.metrics._fields import (
     sent_tokens,
     waste_tokens,
 )
-from headroom_core.metrics.records import RequestMetrics, Summary
+from headroom_core.metrics.records import SENT_MODES, RequestMetrics, Summary
 
-__all__ = ["INSERT", "MIGRATIONS", "SELECT_RECORD", "TABLE", "record_of", "row_of", "summary_in"]
+__all__ = [
+    "INSERT",
+    "MIGRATIONS",
+    "SELECT_RECORD",
+    "SENT",
+    "TABLE",
+    "record_of",
+    "row_of",
+    "summary_in",
+]
 
 TABLE = "headroom_request_metrics"
 
@@ -92,14 +101,18 @@ INSERT = (
 )
 SELECT_RECORD = f"SELECT {', '.join(_RECORD_COLUMNS)} FROM {TABLE}"
 
+#: Records of requests that were sent: only they count in tokens, costs and savings
+#: (a 'simulate' record is a preview; see Summary).
+SENT = "mode IN ({})".format(", ".join(f"'{m}'" for m in sorted(SENT_MODES)))
 _SUMMARY = f"""
 SELECT COUNT(*),
-       COALESCE(SUM(tokens_input_before), 0),
-       COALESCE(SUM(tokens_input_after), 0),
-       COALESCE(SUM(GREATEST(tokens_input_before - tokens_input_after, 0)), 0),
-       COALESCE(SUM(cost_before), 0),
-       COALESCE(SUM(cost_after), 0),
-       COALESCE(SUM(GREATEST(cost_before - cost_after, 0)), 0),
+       COALESCE(SUM(tokens_input_before) FILTER (WHERE {SENT}), 0),
+       COALESCE(SUM(tokens_input_after) FILTER (WHERE {SENT}), 0),
+       COALESCE(SUM(GREATEST(tokens_input_before - tokens_input_after, 0))
+                FILTER (WHERE {SENT}), 0),
+       COALESCE(SUM(cost_before) FILTER (WHERE {SENT}), 0),
+       COALESCE(SUM(cost_after) FILTER (WHERE {SENT}), 0),
+       COALESCE(SUM(GREATEST(cost_before - cost_after, 0)) FILTER (WHERE {SENT}), 0),
        MIN(ts),
        MAX(ts)
 FROM {TABLE} WHERE (%(since)s::timestamptz IS NULL OR ts >= %(since)s)

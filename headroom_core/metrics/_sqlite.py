@@ -20,7 +20,13 @@ import orjson
 from headroom_core._sqlite import SQLiteFile
 from headroom_core.errors import InputError, StorageError
 from headroom_core.metrics._base import check_query, dumps
-from headroom_core.metrics.records import RequestMetrics, Summary, from_epoch_us, to_epoch_us
+from headroom_core.metrics.records import (
+    SENT_MODES,
+    RequestMetrics,
+    Summary,
+    from_epoch_us,
+    to_epoch_us,
+)
 
 __all__ = ["SCHEMA_VERSION", "SQLiteMetricsStore"]
 
@@ -65,14 +71,18 @@ _INSERT = (
     f"VALUES ({', '.join('?' for _ in _COLUMNS)})"
 )
 
-_SUMMARY = """
+# Tokens, costs and savings count only requests that were sent (SENT_MODES): a
+# 'simulate' record is a preview (see Summary); every record counts in COUNT and the times.
+_SENT = "mode IN ({})".format(", ".join(f"'{m}'" for m in sorted(SENT_MODES)))
+_SUMMARY = f"""
 SELECT COUNT(*),
-       COALESCE(SUM(tokens_input_before), 0),
-       COALESCE(SUM(tokens_input_after), 0),
-       COALESCE(SUM(MAX(tokens_input_before - tokens_input_after, 0)), 0),
-       TOTAL(cost_before),
-       TOTAL(cost_after),
-       TOTAL(CASE WHEN cost_before IS NOT NULL AND cost_after IS NOT NULL
+       COALESCE(SUM(CASE WHEN {_SENT} THEN tokens_input_before END), 0),
+       COALESCE(SUM(CASE WHEN {_SENT} THEN tokens_input_after END), 0),
+       COALESCE(SUM(CASE WHEN {_SENT}
+                         THEN MAX(tokens_input_before - tokens_input_after, 0) END), 0),
+       TOTAL(CASE WHEN {_SENT} THEN cost_before END),
+       TOTAL(CASE WHEN {_SENT} THEN cost_after END),
+       TOTAL(CASE WHEN {_SENT} AND cost_before IS NOT NULL AND cost_after IS NOT NULL
                   THEN MAX(cost_before - cost_after, 0.0) END),
        MIN(ts_us),
        MAX(ts_us)

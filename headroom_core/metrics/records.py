@@ -16,12 +16,14 @@ from typing import Any
 from headroom_core.config import MODES as CONFIG_MODES
 from headroom_core.errors import InputError
 
-__all__ = ["MODES", "RequestMetrics", "Summary", "from_epoch_us", "to_epoch_us"]
+__all__ = ["MODES", "SENT_MODES", "RequestMetrics", "Summary", "from_epoch_us", "to_epoch_us"]
 
-#: Values accepted for ``RequestMetrics.mode``.
 #: What a record's ``mode`` may say: the modes of :data:`headroom_core.config.MODES`, and
 #: ``simulate`` for a preview that sent nothing.
 MODES: frozenset[str] = frozenset((*CONFIG_MODES, "simulate"))
+#: Modes whose request went to the model: only their records count in token, cost and
+#: savings totals (a ``simulate`` record is a preview; what it would save is a projection).
+SENT_MODES: frozenset[str] = frozenset(CONFIG_MODES)
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 _ONE_US = timedelta(microseconds=1)
@@ -167,8 +169,19 @@ class RequestMetrics:
         )
 
     @property
+    def sent(self) -> bool:
+        """Whether the request went to the model (False for a ``simulate`` preview)."""
+        return self.mode in SENT_MODES
+
+    @property
     def tokens_saved(self) -> int:
-        """Input tokens removed; never negative."""
+        """Input tokens removed from what was sent; never negative; 0 for a preview (see
+        ``projected_saved``)."""
+        return self.projected_saved if self.sent else 0
+
+    @property
+    def projected_saved(self) -> int:
+        """``tokens_input_before - tokens_input_after``, never negative, sent or not."""
         return max(0, self.tokens_input_before - self.tokens_input_after)
 
     @property
@@ -180,10 +193,11 @@ class RequestMetrics:
 
     @property
     def cost_saved(self) -> float | None:
-        """``cost_before - cost_after`` (never negative), or None when either is unknown."""
+        """``cost_before - cost_after`` (never negative), or None when either is unknown;
+        0.0 for a preview, which saved nothing."""
         if self.cost_before is None or self.cost_after is None:
             return None
-        return max(0.0, self.cost_before - self.cost_after)
+        return max(0.0, self.cost_before - self.cost_after) if self.sent else 0.0
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dict; ``from_dict`` turns it back into an equal record."""
@@ -245,6 +259,9 @@ _REQUIRED_NAMES: frozenset[str] = frozenset(
 class Summary:
     """Totals over a set of requests.
 
+    ``requests``, ``by_mode`` and the timestamps count every record; the token and cost
+    totals and the savings count only requests that were sent (``SENT_MODES``: a
+    ``simulate`` record is a preview, nothing was sent or saved).
     ``total_tokens_saved`` and ``cost_saved`` add up the per-request, never-negative
     savings; ``cost_saved`` counts only requests whose cost before and after are both known.
     Costs that are unknown (None) count as 0 in the cost totals. ``dropped_records``: rows

@@ -54,10 +54,11 @@ def _summary(data: ReportData) -> list[str]:
     ]
     rows = [
         [m.mode, num(m.requests), num(m.tokens_before), num(m.tokens_after), num(m.tokens_saved),
-         num(m.projected_saved) if m.mode == "audit" else ""]
+         num(m.projected_saved) if m.mode in ("audit", "simulate") else ""]
         for m in ov.modes
     ]  # fmt: skip
-    header = ["Mode", "Requests", "Tokens before", "Tokens after", "Saved", "Projected (audit)"]
+    header = ["Mode", "Requests", "Tokens before", "Tokens after", "Saved",
+              "Projected (audit, simulate)"]  # fmt: skip
     return out + _table(header, rows)
 
 

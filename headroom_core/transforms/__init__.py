@@ -54,11 +54,11 @@ def _explicit_scorer(config: HeadroomConfig) -> Scorer | None:
 
 
 def _embedder(config: HeadroomConfig) -> EmbeddingScorer | None:
-    """Embeddings for the context manager's similarity signal, when configured or available."""
-    from ..relevance import EmbeddingScorer, embedding_available
+    """Embeddings for the context manager's similarity signal, when asked for by name
+    (``auto`` is BM25: no torch on the default path)."""
+    from ..relevance import EmbeddingScorer
 
-    kind = config.relevance.scorer_type
-    wanted = kind in ("embedding", "hybrid") or (kind == "auto" and embedding_available())
+    wanted = config.relevance.scorer_type in ("embedding", "hybrid")
     return EmbeddingScorer(config.relevance.embedding_model) if wanted else None
 
 

@@ -116,8 +116,8 @@ class HeadroomNodePostprocessor(BaseNodePostprocessor):
     )
     scorer: ScorerName | Scorer = Field(
         "auto",
-        description="Relevance scorer: bm25, embedding, hybrid, auto (hybrid when the "
-        "embeddings extra is installed, else bm25) or an object with score_items().",
+        description="Relevance scorer: bm25, embedding, hybrid, auto (bm25: fast, no torch; "
+        "embeddings only when named) or an object with score_items().",
     )
     order: Literal["original", "score"] = Field(
         "original", description="Order of the result: retrieval order or most relevant first."

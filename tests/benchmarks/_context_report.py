@@ -50,9 +50,8 @@ def user_check(before: Messages, after: Messages) -> tuple[bool, bool]:
     """(every kept user message's text equals an input user message's text, the output holds
     our fitter's inserted marker). The marker is inserted, not kept, so it is not checked."""
     texts = {content_text(m) for m in before if m.get("role") == "user"}
-    marker = any(
-        m.get("role") == "system" and content_text(m).startswith(MARKER_PREFIX) for m in after
-    )
+    # the note joins the system message next to it (or stands alone when there is none)
+    marker = any(m.get("role") == "system" and MARKER_PREFIX in content_text(m) for m in after)
     for m in after:
         if m.get("role") != "user":
             continue

@@ -32,6 +32,27 @@ def test_simulate_bundled_example_records_a_row(runner: CliRunner, tmp_path: Pat
     assert row.tokens_input_before > row.tokens_input_after > 0
     assert row.transforms_applied == ("cache_aligner:1", "log:1", "smart_crusher:2")
     assert row.waste_signals["json_bloat_tokens"] > 0
+    assert "would save" in result.output
+
+
+def test_simulate_rows_are_never_counted_as_saved(runner: CliRunner, tmp_path: Path) -> None:
+    # Issue 14, item 7: `headroom simulate` rows made the report and get_summary() say
+    # "411,279 saved ... $1.03" although nothing was sent.
+    url = f"sqlite:///{tmp_path / 'headroom.db'}"
+    for _ in range(3):
+        assert runner.invoke(main, ["simulate", "--store", url]).exit_code == 0
+    with open_store(url) as store:
+        summary = store.get_summary()
+        (row, *_) = store.get_metrics(limit=1)
+    assert (summary.requests, summary.by_mode) == (3, {"simulate": 3})
+    assert (summary.total_tokens_saved, summary.cost_saved) == (0, 0.0)
+    assert (summary.total_tokens_before, summary.total_cost_before) == (0, 0.0)
+    assert row.tokens_saved == 0 and row.projected_saved > 1000  # the preview's projection
+    report = runner.invoke(main, ["report", "--store", url, "--format", "markdown"])
+    assert report.exit_code == 0, report.output
+    assert "0 saved" in report.stdout and "$0.00 saved" in report.stdout
+    projected = f"| simulate | 3 | {3 * row.tokens_input_before:,} |"
+    assert projected in report.stdout and f"| {3 * row.projected_saved:,} |" in report.stdout
 
 
 def test_compress_openai_messages_file_round_trip(runner: CliRunner, tmp_path: Path) -> None:
@@ -245,3 +266,19 @@ def test_report_bad_arguments(
     assert result.exit_code == 2
     assert _one_line(result.output) == [message]
     assert not out.exists()
+
+
+def test_readme_store_example_is_an_absolute_path(
+    runner: CliRunner, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Issue 14, item 8: README's `--store jsonl:///tmp/...` wrote under the working directory.
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text("utf-8")
+    (line,) = [ln for ln in readme.splitlines() if "--store jsonl:" in ln]
+    url = line.split("--store ", 1)[1].split()[0]
+    assert url == "jsonl:////tmp/headroom.jsonl"
+    target = tmp_path / "abs" / "headroom.jsonl"
+    monkeypatch.chdir(tmp_path)
+    result = runner.invoke(main, ["simulate", "--store", url.replace("/tmp", str(target.parent))])
+    assert result.exit_code == 0, result.output
+    written = [p for p in tmp_path.rglob("*.jsonl")]
+    assert written == [target]  # at the absolute path, nothing under the working directory

@@ -12,7 +12,7 @@ import pytest
 
 from headroom_core import BudgetError, HeadroomConfig, RollingWindowConfig, compress
 from headroom_core.ccr import MemoryOriginalStore, retrieve
-from headroom_core.config import IntelligentContextConfig
+from headroom_core.config import CacheAlignerConfig, IntelligentContextConfig
 from headroom_core.messages import validate_pairing
 from headroom_core.tokens import get_tokenizer
 from headroom_core.transforms import IntelligentContextManager, RollingWindow
@@ -60,8 +60,10 @@ def texts(msgs: list[dict[str, Any]], role: str) -> list[Any]:
 
 def marker_ref(msgs: list[dict[str, Any]]) -> str:
     for m in msgs:
-        found = re.search(r"ref=([0-9a-f]{16})", str(m.get("content")))
-        if found and str(m["content"]).startswith("[headroom:"):
+        found = re.search(
+            r"\[headroom: \d+ earlier messages.*ref=([0-9a-f]{16})", str(m.get("content"))
+        )
+        if found:
             return found.group(1)
     raise AssertionError("no marker")
 
@@ -75,14 +77,16 @@ def test_rolling_window_fits_pairs_and_keeps_text(fraction: float) -> None:
     out = rw.apply(msgs, max_tokens=window)
     assert TOK.count_messages(out) <= window - 100
     validate_pairing(out)
-    assert out[0] == msgs[0]
+    # the system prompt, whole, then the fitter's note (never a second system message)
+    assert out[0]["content"].startswith(msgs[0]["content"] + "\n\n[headroom: ")
+    assert out[1]["role"] != "system"
     assert out[-8:] == msgs[-8:]  # the last two turns, untouched
     kept_users = texts(out, "user")
     assert kept_users == [
         u for u in texts(msgs, "user") if u in kept_users
     ]  # order kept, text unchanged
     dropped = json.loads(retrieve(marker_ref(out), store=store, max_tokens=None))
-    assert len(dropped) + len(out) - 1 == len(msgs)
+    assert len(dropped) + len(out) == len(msgs)
     assert all(m in msgs for m in dropped)
 
 
@@ -238,11 +242,41 @@ def test_one_long_agent_task_fits_by_dropping_its_oldest_tool_calls() -> None:
     )
     assert TOK.count_messages(out) <= window
     validate_pairing(out)
-    assert out[0] == msgs[0] and msgs[1] in out  # the prompt and the task stay
-    assert out[-4:] == msgs[-4:]  # the last two tool calls stay
-    assert (
-        out[1]["role"] == "system" and "ref=" in out[1]["content"]
-    )  # a system note, not a user turn
+    assert out[1] == msgs[1]  # the prompt and the task stay ...
+    assert out[-4:] == msgs[-4:]  # ... and the last two tool calls
+    # a system note (not a user turn) after the prompt's own text, in the same message
+    prompt, note = out[0]["content"].split("\n\n", 1)
+    assert prompt == msgs[0]["content"] and note.startswith("[headroom: ") and "ref=" in note
+
+
+@pytest.mark.parametrize("head", ["system", "blocks", "none", "system-not-kept"])
+@pytest.mark.parametrize("fitter", ["rolling", "intelligent"])
+def test_a_fitted_request_never_has_two_system_messages_in_a_row(head: str, fitter: str) -> None:
+    msgs = history(10)
+    if head == "blocks":
+        msgs[0] = {"role": "system", "content": [{"type": "text", "text": "You are an agent."}]}
+    elif head == "none":
+        msgs = msgs[1:]
+    config = HeadroomConfig(
+        cache_aligner=CacheAlignerConfig(enabled=False),
+        rolling_window=RollingWindowConfig(
+            output_buffer_tokens=0, keep_system=head != "system-not-kept"
+        ),
+        intelligent_context=IntelligentContextConfig(
+            enabled=fitter == "intelligent",
+            output_buffer_tokens=0,
+            keep_system=head != "system-not-kept",
+        ),
+    )
+    out = compress(msgs, config=config, max_tokens=TOK.count_messages(msgs) // 2).messages
+    roles = [m["role"] for m in out]
+    assert len(out) < len(msgs) and marker_ref(out)
+    assert all(not (a == b == "system") for a, b in zip(roles, roles[1:], strict=False)), roles
+    if head == "blocks":
+        assert out[0]["content"][0] == msgs[0]["content"][0]
+        assert out[0]["content"][1]["text"].startswith("[headroom: ")
+    if head == "none":
+        assert roles[0] == "system" and out[0]["content"].startswith("[headroom: ")
 
 
 def test_fitted_request_converts_to_anthropic() -> None:
@@ -253,8 +287,8 @@ def test_fitted_request_converts_to_anthropic() -> None:
         msgs, max_tokens=TOK.count_messages(msgs) // 2
     )
     body = to_anthropic(out)
-    assert [b["type"] for b in body["system"]] == ["text", "text"]
-    assert body["system"][0]["text"] == msgs[0]["content"] and "ref=" in body["system"][1]["text"]
+    system = body["system"] if isinstance(body["system"], str) else body["system"][0]["text"]
+    assert system.startswith(msgs[0]["content"] + "\n\n[headroom: ") and "ref=" in system
     assert all(m["role"] in ("user", "assistant") for m in body["messages"])
 
 

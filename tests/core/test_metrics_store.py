@@ -265,12 +265,14 @@ def test_summary_matches_hand_computed_values(store: MetricsStore) -> None:
     store.record(rec(2, mode="optimize", before=500, after=600))  # grew: saves 0
     store.record(rec(3, mode="simulate", before=2000, after=500, cost_before=0.02))
     s = store.get_summary()
+    # Every record is counted; tokens, costs and savings only of what was sent (issue 14: a
+    # simulate record is a preview, nothing was sent or saved).
     assert s.requests == 4
-    assert s.total_tokens_before == 4500
-    assert s.total_tokens_after == 2500
-    assert s.total_tokens_saved == 2100  # 0 + 600 + 0 + 1500
-    assert s.savings_percent == pytest.approx(2100 / 4500 * 100)
-    assert s.total_cost_before == pytest.approx(0.04)
+    assert s.total_tokens_before == 2500
+    assert s.total_tokens_after == 2000
+    assert s.total_tokens_saved == 600  # 0 + 600 + 0, the preview's 1500 not included
+    assert s.savings_percent == pytest.approx(600 / 2500 * 100)
+    assert s.total_cost_before == pytest.approx(0.02)
     assert s.total_cost_after == pytest.approx(0.014)
     assert s.cost_saved == pytest.approx(0.006)  # only record 1 has both costs
     assert s.by_mode == {"audit": 1, "optimize": 2, "simulate": 1}
@@ -278,10 +280,10 @@ def test_summary_matches_hand_computed_values(store: MetricsStore) -> None:
     assert s.last_timestamp == T0 + timedelta(minutes=3)
 
     late = store.get_summary(since=T0 + timedelta(minutes=2))
-    assert (late.requests, late.total_tokens_before, late.total_tokens_after) == (2, 2500, 1100)
-    assert late.total_tokens_saved == 1500
-    assert late.savings_percent == 60.0
-    assert late.total_cost_before == pytest.approx(0.02)
+    assert (late.requests, late.total_tokens_before, late.total_tokens_after) == (2, 500, 600)
+    assert late.total_tokens_saved == 0
+    assert late.savings_percent == 0.0
+    assert late.total_cost_before == 0.0
     assert (late.total_cost_after, late.cost_saved) == (0.0, 0.0)
     assert late.by_mode == {"optimize": 1, "simulate": 1}
     assert late.first_timestamp == T0 + timedelta(minutes=2)
