@@ -1,31 +1,82 @@
-"""The compression step every message adapter runs (LangChain Runnable and chat-model
-wrapper, LlamaIndex LLM wrapper): the framework's messages to the core's format,
-``headroom_core.compress``, and back, inside the fail-open boundary.
+"""The compression step every message adapter runs (LangChain Runnable, chat-model wrapper
+and agent middleware, LlamaIndex LLM wrapper): the framework's messages to the core's
+format, ``headroom_core.compress``, and back, inside the fail-open boundary.
 
-Any failure leaves the framework's messages as they came (``messages is None``) and is
-reported in ``failures``; a :class:`~headroom_core.errors.BudgetError` propagates (a hard
-budget was asked for and cannot be met).
+What every adapter gets from here, decided once:
+
+- **Tool schemas count.** The definitions the model is bound with are part of every
+  request: their tokens (canonical JSON, as the provider-client wrapper counts them) come
+  off the window before fitting, and are in the event's ``tokens_before`` /
+  ``tokens_after`` (``tools_tokens`` says how many).
+- **The store of originals.** ``store`` (a store object) is where this call's lossy cuts
+  keep their originals (:func:`headroom_core.ccr.use_store`), so the adapter's retrieve
+  tool reads them back from the same place, across restarts when it is a file.
+- **Never a turn lost for our reasons** (``on_budget="fit"``, the adapters' default). When
+  the request cannot fit its window the core raises :class:`~headroom_core.errors.BudgetError`
+  (the turns it protects, with the newest tool output, are over the window). The adapter
+  then compresses without fitting, cuts every tool output over a quarter of the budget
+  to its first lines with a note naming the ref of the whole output (:mod:`._cap`; the
+  retrieve tool pages it back), and fits that: with the config's own settings, else with
+  the hardest cut (the last user turn only, every tool unit droppable behind the
+  fitter's note and its ref). If even that does not fit (the system prompt and the last
+  user turn alone are over the window) it sends the compressed request unfitted, logs a
+  warning and reports the failure; the provider, which owns the window, answers.
+  ``on_budget="raise"`` lets BudgetError propagate instead (a chain that prefers to stop).
+- Any other failure leaves the framework's messages as they came (``messages is None``)
+  and is reported in ``failures``.
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, Literal, TypeVar
 
-from headroom_core.boundary import fail_open
+from headroom_core.boundary import fail_open, failure_text
+from headroom_core.ccr import RETRIEVE_MAX_TOKENS, RETRIEVE_TOOL_NAME, OriginalStore, use_store
 from headroom_core.config import HeadroomConfig, Mode
+from headroom_core.errors import BudgetError
 from headroom_core.messages import Message
-from headroom_core.pipeline import compress
+from headroom_core.pipeline import CompressResult, compress
+from headroom_core.providers import provider_for_model
+from headroom_core.tokens import count_tokens_messages, get_tokenizer
 
-__all__ = ["AdapterCompression", "compress_framework_messages"]
+from ._cap import cap_tool_outputs
+from ._client_core import tools_text
+
+__all__ = [
+    "BUDGET_POLICIES",
+    "AdapterCompression",
+    "BudgetPolicy",
+    "compress_framework_messages",
+    "compressors_only",
+    "count_tools",
+    "hardest_cut",
+    "retrieve_cap",
+    "window_for",
+]
+
+logger = logging.getLogger("headroom_integrations")
 
 T = TypeVar("T")
+BudgetPolicy = Literal["fit", "raise"]
+BUDGET_POLICIES: tuple[BudgetPolicy, ...] = ("fit", "raise")
+
+#: The retrieve tool's answers: a quarter of what the window leaves after the output
+#: buffer, at most the core's default page (8,000), at least 500 tokens.
+_RETRIEVE_SHARE = 4
+_RETRIEVE_MIN = 500
 
 
 @dataclass(frozen=True, slots=True)
 class AdapterCompression(Generic[T]):
-    """``messages``: the framework messages to send, or None to send the caller's own."""
+    """``messages``: the framework messages to send, or None to send the caller's own.
+
+    ``fallback``: None; ``"capped"`` (fitted once oversize tool outputs were capped);
+    ``"hardest_cut"`` (capped, then fitted only with the hardest cut); ``"over_budget"``
+    (sent unfitted: nothing we may cut makes it fit)."""
 
     messages: T | None
     tokens_before: int
@@ -33,9 +84,12 @@ class AdapterCompression(Generic[T]):
     transforms_applied: tuple[str, ...]
     mode: str
     failures: tuple[str, ...]
+    tools_tokens: int = 0
+    fallback: str | None = None
 
     def report(self, model: str) -> dict[str, Any]:
-        """The ``headroom_compression`` event data the adapters dispatch."""
+        """The ``headroom_compression`` event data the adapters dispatch; token counts
+        include the tool definitions (``tools_tokens`` of them)."""
         return {
             "tokens_before": self.tokens_before,
             "tokens_after": self.tokens_after,
@@ -44,7 +98,83 @@ class AdapterCompression(Generic[T]):
             "model": model,
             "mode": self.mode,
             "failures": list(self.failures),
+            "tools_tokens": self.tools_tokens,
+            "fallback": self.fallback,
         }
+
+
+def count_tools(tools: Sequence[Any] | None, model: str) -> int:
+    """Tokens the tool definitions add to a request (their canonical JSON, exact for the
+    model's encoding); 0 for none. Dicts as the provider takes them (``{"type":
+    "function", ...}``), or anything with ``model_dump()``."""
+    if not tools:
+        return 0
+    plain = [t.model_dump() if hasattr(t, "model_dump") else t for t in tools]
+    return get_tokenizer(model).count_text(tools_text(plain))
+
+
+def window_for(model: str, config: HeadroomConfig | None, max_tokens: int | None) -> int:
+    """The window a request is fitted to: ``max_tokens``, else the model's context limit
+    (``config.model_context_limits`` first)."""
+    if max_tokens is not None:
+        return max_tokens
+    limits = (config or HeadroomConfig()).model_context_limits
+    return provider_for_model(model).__class__(model_context_limits=limits).get_context_limit(model)
+
+
+def _buffer(config: HeadroomConfig) -> int:
+    if config.fitter == "intelligent_context":
+        return config.intelligent_context.output_buffer_tokens
+    if config.fitter == "rolling_window":
+        return config.rolling_window.output_buffer_tokens
+    return 0
+
+
+def retrieve_cap(model: str, config: HeadroomConfig | None, max_tokens: int | None) -> int:
+    """The most tokens one ``headroom_retrieve`` answer may take in this adapter's window."""
+    config = config or HeadroomConfig()
+    room = window_for(model, config, max_tokens) - _buffer(config)
+    return max(_RETRIEVE_MIN, min(RETRIEVE_MAX_TOKENS, room // _RETRIEVE_SHARE))
+
+
+def hardest_cut(config: HeadroomConfig) -> HeadroomConfig:
+    """``config`` with the fitter keeping only what it must: the last user turn, and no
+    tool unit protected (each may be dropped behind the note's ref)."""
+    rolling = config.rolling_window.model_copy(
+        update={"preserve_recent_turns": 1, "preserve_recent_tool_units": 0}
+    )
+    intelligent = config.intelligent_context.model_copy(
+        update={"keep_last_turns": 1, "keep_last_tool_units": 0}
+    )
+    return config.model_copy(update={"rolling_window": rolling, "intelligent_context": intelligent})
+
+
+def compressors_only(config: HeadroomConfig) -> HeadroomConfig:
+    """``config`` with the compressors only: no alignment, no fitting (a tool result alone,
+    compressed once as it arrives, e.g. into an agent's state or memory)."""
+    off = {"enabled": False}
+    return config.model_copy(
+        update={
+            "fitter": "none",
+            "cache_aligner": config.cache_aligner.model_copy(update=off),
+            "rolling_window": config.rolling_window.model_copy(update=off),
+            "intelligent_context": config.intelligent_context.model_copy(update=off),
+        }
+    )
+
+
+def _unfitted(config: HeadroomConfig) -> HeadroomConfig:
+    return config.model_copy(update={"fitter": "none"})
+
+
+def _fit_only(config: HeadroomConfig) -> HeadroomConfig:
+    """``config`` with only its fitter on (the messages are compressed and aligned already)."""
+    return config.model_copy(
+        update={
+            "cache_aligner": config.cache_aligner.model_copy(update={"enabled": False}),
+            "smart_crusher": config.smart_crusher.model_copy(update={"enabled": False}),
+        }
+    )
 
 
 def compress_framework_messages(
@@ -56,22 +186,100 @@ def compress_framework_messages(
     config: HeadroomConfig | None,
     mode: Mode,
     max_tokens: int | None,
+    tools_tokens: int = 0,
+    store: OriginalStore | None = None,
+    on_budget: BudgetPolicy = "fit",
 ) -> AdapterCompression[T]:
     """Compress what ``to_neutral()`` gives; ``from_neutral`` builds the messages to send
-    (called only in optimize mode). Never raises but BudgetError."""
+    (called only in optimize mode). ``tools_tokens`` come off the window. Never raises,
+    but BudgetError with ``on_budget="raise"``."""
     failures: list[str] = []
-    with fail_open("compression", failures) as outcome:
-        result = compress(
-            to_neutral(), model=model, query=query, config=config, mode=mode, max_tokens=max_tokens
-        )
+    fallback: str | None = None
+    config = config or HeadroomConfig()
+    scope: AbstractContextManager[Any] = use_store(store) if store is not None else nullcontext()
+    with scope, fail_open("compression", failures) as outcome:
+        messages = to_neutral()
+        window = None
+        if mode == "optimize" and (tools_tokens or max_tokens is not None):
+            window = max(0, window_for(model, config, max_tokens) - tools_tokens)
+
+        def run(settings: HeadroomConfig, given: Sequence[Message] = messages) -> CompressResult:
+            return compress(
+                given, model=model, query=query, config=settings, mode=mode, max_tokens=window
+            )
+
+        try:
+            result = run(config)
+        except BudgetError as error:
+            if on_budget == "raise":
+                raise
+            first = error
+            full = window_for(model, config, max_tokens)
+            window = max(0, full - tools_tokens)
+            if window <= _buffer(config):  # the tool definitions alone fill the window
+                first = BudgetError(
+                    f"the tool definitions ({tools_tokens} tokens) leave no room in the "
+                    f"{full}-token window ({_buffer(config)} output buffer)",
+                    protected_tokens=tools_tokens,
+                    budget_tokens=full - _buffer(config),
+                )
+            result, fallback = _fit_anyway(run, config, window, model, first, failures)
         out = from_neutral(result.messages) if result.mode == "optimize" else None
     if outcome.failed:
-        return AdapterCompression(None, 0, 0, (), mode, tuple(failures))
+        return AdapterCompression(None, 0, 0, (), mode, tuple(failures), tools_tokens)
     return AdapterCompression(
         out,
-        result.tokens_before,
-        result.tokens_after,
+        result.tokens_before + tools_tokens,
+        result.tokens_after + tools_tokens,
         result.transforms_applied,
         result.mode,
-        result.failures,
+        (*result.failures, *failures),
+        tools_tokens,
+        fallback,
+    )
+
+
+def _fit_anyway(
+    run: Callable[..., CompressResult],
+    config: HeadroomConfig,
+    window: int,
+    model: str,
+    first: BudgetError,
+    failures: list[str],
+) -> tuple[CompressResult, str]:
+    """What to send when the fitter raised: tool outputs capped, then fitted with the
+    config's settings or the hardest cut; else compressed and capped, unfitted."""
+    pre = run(_unfitted(config))
+    cap = max(_RETRIEVE_MIN, (window - _buffer(config)) // _RETRIEVE_SHARE)
+    keep = frozenset(config.smart_crusher.never_compress_tools) - {RETRIEVE_TOOL_NAME}
+    count = get_tokenizer(model).count_text
+    capped, cut = cap_tool_outputs(pre.messages, cap, count, skip_tools=keep)
+    label = (f"tool_output_cap:{cut}",) if cut else ()
+    for settings, fallback in ((config, "capped"), (hardest_cut(config), "hardest_cut")):
+        try:
+            fitted = run(_fit_only(settings), capped)
+        except BudgetError:
+            continue
+        return _joined(pre, fitted, label), fallback
+    failures.append(failure_text("budget", first) + "; sent without fitting")
+    logger.warning(
+        "headroom: the request cannot fit its window even with the hardest cut (%s); "
+        "sending it compressed but unfitted, the provider decides",
+        first,
+    )
+    over = CompressResult(
+        capped, pre.tokens_before, count_tokens_messages(capped, model=model), (), pre.mode
+    )
+    return _joined(pre, over, label), "over_budget"
+
+
+def _joined(pre: CompressResult, then: CompressResult, label: tuple[str, ...]) -> CompressResult:
+    """``pre`` (compression) followed by ``then`` (fitting of its capped output) as one."""
+    return CompressResult(
+        then.messages,
+        pre.tokens_before,
+        then.tokens_after,
+        (*pre.transforms_applied, *label, *then.transforms_applied),
+        pre.mode,
+        failures=(*pre.failures, *then.failures),
     )

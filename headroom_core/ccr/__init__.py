@@ -34,6 +34,7 @@ from headroom_core.ccr._open import (
     use_store,
 )
 from headroom_core.ccr._retrieve import (
+    RETRIEVE_MAX_TOKENS,
     RetrievalListener,
     add_retrieval_listener,
     remove_retrieval_listener,
@@ -44,6 +45,7 @@ from headroom_core.ccr._tool import RETRIEVE_TOOL_NAME, retrieve_tool_definition
 
 __all__ = [
     "REF_LENGTH",
+    "RETRIEVE_MAX_TOKENS",
     "RETRIEVE_TOOL_NAME",
     "MemoryOriginalStore",
     "OriginalStore",

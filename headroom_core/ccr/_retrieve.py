@@ -285,7 +285,8 @@ def _find_items(text: str) -> _Located | None:
         root = data = json.loads(text, parse_constant=_no_constant)
     except (ValueError, RecursionError):
         return None
-    path, keys = "", []
+    path = ""
+    keys: list[str] = []
     for _ in range(_MAX_DEPTH):
         if isinstance(data, list):
             envelope = _envelope(root, keys, f"<the {len(data)} items of {path}>") if keys else None

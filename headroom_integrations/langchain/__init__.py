@@ -8,6 +8,8 @@
   compression cut.
 - :func:`to_neutral` / :func:`from_neutral`: LangChain messages <-> the core's neutral
   (OpenAI chat) dicts, without loss.
+- :func:`token_counter`: exact offline counting for ``trim_messages`` and LangChain's
+  summarization and context-editing middleware.
 
 Needs LangChain: ``pip install "headroom-context[langchain]"``.
 """
@@ -22,6 +24,7 @@ _HINT = 'headroom_integrations.langchain needs LangChain: pip install "headroom-
 
 try:
     from ._convert import from_neutral, to_neutral
+    from ._tools import token_counter
     from .retrieve_tool import headroom_retrieve, make_retrieve_tool
     from .runnable import EVENT_NAME, HeadroomRunnable
 except ModuleNotFoundError as exc:  # tested in a subprocess without langchain_core
@@ -62,4 +65,5 @@ __all__ = [
     "headroom_retrieve",
     "make_retrieve_tool",
     "to_neutral",
+    "token_counter",
 ]

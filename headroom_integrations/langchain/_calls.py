@@ -4,7 +4,9 @@ A ``_Call`` is a chat-model call in flight: the messages it received (``_new_cal
 the compression ``_Event`` it claimed. ``_metrics`` turns a finished one into a
 ``RequestMetrics``: input tokens counted exactly, provider-reported usage read from the
 ``LLMResult`` (else output tokens counted), list-price cost before and after, and the
-waste signals in ``"audit"`` mode. The run tree and event correlation stay in the handler.
+waste signals in ``"audit"`` mode. Input tokens include the tool definitions the call was
+bound with (``invocation_params["tools"]``), as the provider bills them. The run tree and
+event correlation stay in the handler.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from headroom_core.waste import detect_waste
 from headroom_integrations._records import ReportedUsage, SeenCompression, observed_record
 
 from ._convert import to_neutral
+from ._tools import count_tool_tokens
 
 _MODEL_KEYS = ("model", "model_name", "model_id", "ls_model_name")
 
@@ -45,6 +48,7 @@ class _Call:
     event: _Event | None
     extra: dict[str, Any] = field(default_factory=dict)
     stream: bool = False
+    tools_tokens: int = 0  # the tool definitions the call was bound with
 
 
 def _new_call(
@@ -65,6 +69,10 @@ def _new_call(
     ls_provider = (metadata or {}).get("ls_provider")
     if isinstance(ls_provider, str):
         call.extra["ls_provider"] = ls_provider
+    tools = params.get("tools")
+    if isinstance(tools, Sequence) and not isinstance(tools, (str, bytes)) and tools:
+        call.tools_tokens = count_tool_tokens(list(tools), call.model)
+        call.extra["tools_tokens"] = call.tools_tokens
     return call
 
 
@@ -87,7 +95,7 @@ def _metrics(
     return observed_record(
         source="langchain",
         model=model,
-        tokens_sent=count_tokens_messages(call.messages, model=model),
+        tokens_sent=count_tokens_messages(call.messages, model=model) + call.tools_tokens,
         handler_mode=handler_mode,
         event=event,
         usage=None if response is None else ReportedUsage(*_usage(response)),

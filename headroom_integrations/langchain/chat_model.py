@@ -22,10 +22,24 @@ so a callback handler sees the event and then the wrapped model's call under one
 
 ``model`` is the name used to count tokens and find the context window; what the agent
 factory and tracing see (``model_name``, ``profile``, LangSmith params) is the wrapped
-model's. Results of the ``headroom_retrieve`` tool are never compressed: they are what the
-model asked to see whole. A :class:`~headroom_core.errors.BudgetError` propagates; any
-other compression error sends the messages unchanged and is reported in the event's
-``failures``.
+model's. ``get_num_tokens`` / ``get_num_tokens_from_messages`` (what ``trim_messages``,
+``SummarizationMiddleware`` and ``ContextEditingMiddleware`` can count with) use the core's
+exact offline tokenizer for ``model``, tool definitions included.
+
+- Tool definitions: the tools given to ``bind_tools`` are counted in every request and
+  come off the window.
+- ``retrieve_tool=True``: ``bind_tools`` adds the ``headroom_retrieve`` tool
+  (:attr:`retrieval_tool`, reading ``store``, answers capped to the window) unless it is
+  there already, so the model can read back what a cut left out. An agent runs tools it
+  was given: ``create_agent(model, tools=[*tools, model.retrieval_tool])``.
+- ``store``: where lossy cuts keep their originals (a store or its URL; None: the core's
+  default), and what the retrieve tool reads.
+
+Results of the ``headroom_retrieve`` tool are never compressed: they are what the model
+asked to see whole (and already capped). Budget policy (``on_budget``): ``"fit"``
+(default) never raises for the window (the hardest cut, else sent unfitted and reported
+in the event's ``failures``); ``"raise"`` lets BudgetError propagate. Any other
+compression error sends the messages unchanged and is reported in ``failures``.
 """
 
 from __future__ import annotations
@@ -51,12 +65,17 @@ from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResu
 from langchain_core.runnables import Runnable, RunnableBinding, RunnableConfig, ensure_config
 from langchain_core.tools import BaseTool
 from langchain_core.utils.uuid import uuid7
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, field_validator
 from typing_extensions import override
 
-from headroom_core.ccr import RETRIEVE_TOOL_NAME
+from headroom_core.ccr import RETRIEVE_TOOL_NAME, OriginalStore, resolve_store
 from headroom_core.config import HeadroomConfig, Mode
+from headroom_core.tokens import get_tokenizer
 
+from .._compress import BudgetPolicy, retrieve_cap
+from ._convert import to_neutral
+from ._tools import count_tool_tokens, tool_specs
+from .retrieve_tool import make_retrieve_tool
 from .runnable import HeadroomRunnable
 
 __all__ = ["HeadroomChatModel"]
@@ -103,9 +122,29 @@ class HeadroomChatModel(BaseChatModel):
     max_tokens: int | None = Field(
         None, description="Window the request must fit; None: the model's context limit."
     )
+    store: Any = Field(
+        None,
+        exclude=True,
+        description="Where lossy cuts keep their originals: an OriginalStore or its URL; "
+        "None: the core's default store.",
+    )
+    retrieve_tool: bool = Field(
+        False, description="bind_tools adds the headroom_retrieve tool (see retrieval_tool)."
+    )
+    on_budget: BudgetPolicy = Field(
+        "fit", description="fit: never raise for the window; raise: BudgetError propagates."
+    )
+    bound_tools: list[Any] | None = Field(
+        None, exclude=True, description="The tools given to bind_tools (counted)."
+    )
     # The wrapped model sees the request that is actually sent, so it is the one to cache
     # (any global cache still applies to it); a cache here would key on the uncompressed input.
     cache: BaseCache | bool | None = Field(default=False, exclude=True)
+
+    @field_validator("store")
+    @classmethod
+    def _open_store(cls, value: Any) -> OriginalStore | None:
+        return None if value is None else resolve_store(value)
 
     # -- identity -----------------------------------------------------------------------
 
@@ -168,7 +207,45 @@ class HeadroomChatModel(BaseChatModel):
             )
         if tool_choice is not None:
             kwargs["tool_choice"] = tool_choice
-        return self._rewrap(bind(tools, **kwargs))
+        tools = list(tools)
+        names = {spec.get("function", {}).get("name") for spec in tool_specs(tools)}
+        if self.retrieve_tool and RETRIEVE_TOOL_NAME not in names:
+            tools.append(self.retrieval_tool)
+        return self._rewrap(bind(tools, **kwargs), bound_tools=tools)
+
+    @property
+    def retrieval_tool(self) -> BaseTool:
+        """The ``headroom_retrieve`` tool for this model: reads ``store``, answers capped to
+        a quarter of the window left after the output buffer (at most 8,000 tokens)."""
+        return make_retrieve_tool(
+            self.store,
+            max_tokens=retrieve_cap(self.model, self.config, self.max_tokens),
+            model=self.model,
+        )
+
+    # -- counting ---------------------------------------------------------------------------
+
+    @override
+    def get_token_ids(self, text: str) -> list[int]:
+        """Token ids of ``text`` in ``model``'s encoding (offline, never downloads)."""
+        return get_tokenizer(self.model).encode(text)
+
+    @override
+    def get_num_tokens(self, text: str) -> int:
+        return get_tokenizer(self.model).count_text(text)
+
+    @override
+    def get_num_tokens_from_messages(
+        self,
+        messages: list[BaseMessage],
+        tools: Sequence[Any] | None = None,
+    ) -> int:
+        """Exact tokens of a request for ``model``: the messages with the chat framing,
+        plus the tool definitions (``tools``, else the ones bound)."""
+        counted = get_tokenizer(self.model).count_messages(to_neutral(messages))
+        return counted + count_tool_tokens(
+            tools if tools is not None else self.bound_tools, self.model
+        )
 
     @override
     def with_structured_output(
@@ -188,14 +265,16 @@ class HeadroomChatModel(BaseChatModel):
         model = structured(schema, include_raw=include_raw, **kwargs)
         return self._compressor() | model
 
-    def _rewrap(self, llm: Runnable[LanguageModelInput, BaseMessage]) -> HeadroomChatModel:
+    def _rewrap(
+        self, llm: Runnable[LanguageModelInput, BaseMessage], **changes: Any
+    ) -> HeadroomChatModel:
         """This wrapper, same settings, around ``llm`` (the profile is re-read from it)."""
         settings = {
             name: getattr(self, name)
             for name in self.model_fields_set
             if name not in ("llm", "profile")
         }
-        return type(self)(llm=llm, **settings)
+        return type(self)(llm=llm, **{**settings, **changes})
 
     def _compressor(self) -> HeadroomRunnable:
         return HeadroomRunnable(
@@ -203,6 +282,9 @@ class HeadroomChatModel(BaseChatModel):
             mode=self.mode,
             config=keep_retrieved_whole(self.config),
             max_tokens=self.max_tokens,
+            tools=self.bound_tools,
+            store=self.store,
+            on_budget=self.on_budget,
         )
 
     # -- calls --------------------------------------------------------------------------

@@ -12,22 +12,46 @@ overridden request. The graph state is never touched: every turn compresses the 
 original history again, so what earlier turns sent is sent again byte for byte (a stable
 prefix for the provider's prompt cache) and nothing is lost for later turns.
 
-A :class:`~headroom_core.errors.BudgetError` (the request cannot fit ``max_tokens`` or the
-model's window) propagates out of the agent's model call; any other compression error
-sends the request unchanged and is reported in the event's ``failures``.
+Every request counts the tool definitions it carries (``request.tools``: the agent's tools
+and ``headroom_retrieve``): their tokens come off the window and are in the event.
+
+Budget policy (``on_budget``): ``"fit"`` (default) never fails the agent's turn for the
+window: a request that cannot fit is fitted with the hardest cut (the last user turn, every
+tool unit droppable behind the fitter's note and its ref), and if even that cannot fit
+(the system prompt and the last user turn alone are over the window) it is sent unfitted,
+compressed, with a warning logged and the failure in the event; the provider decides.
+``"raise"``: :class:`~headroom_core.errors.BudgetError` propagates out of the model call.
+Any other compression error sends the request unchanged and is reported in the event's
+``failures``.
 
 Options:
 
-- ``retrieval_tool=True``: registers the ``headroom_retrieve`` tool (``self.tools``), so
+- ``retrieval_tool=True``: registers the ``headroom_retrieve`` tool (``self.tools``) in
+  ``optimize`` mode (in ``audit`` / ``off`` nothing is cut, so nothing is offered), so
   the model is bound with it and can read back what a cut left out, by the ref in the
-  marker. It reads the core's default store of originals, where ``compress`` keeps them.
-  Its results are never compressed (``smart_crusher.never_compress_tools`` gets the name):
-  compressed again, a retrieved original would be the very cut the model tried to undo.
+  marker. It reads ``store``, where this middleware keeps the originals, and answers in
+  pages capped to a quarter of the window left after the output buffer (at most 8,000
+  tokens). Its results are never compressed (``smart_crusher.never_compress_tools`` gets
+  the name): compressed again, a retrieved original would be the very cut the model tried
+  to undo.
+- ``store``: where lossy cuts keep their originals, a store or its URL
+  (``"sqlite:///originals.db"`` survives restarts); None: the core's default store (in
+  memory unless ``set_default_store`` says otherwise).
 - ``compress_tool_results=False``: when True, ``wrap_tool_call`` / ``awrap_tool_call``
   also compress each tool result as it arrives, and THAT compressed result is what the
   tool node writes into the graph state (the original stays retrievable by its ref, not
   in the state). Use it when the state itself must stay small (checkpointers, long
-  threads); context fitting is left to the model call, so a result is never dropped here.
+  threads) and when other middleware counts the state: ``SummarizationMiddleware``
+  then counts what the model is sent, not the raw outputs. Context fitting is left to
+  the model call, so a result is never dropped here.
+
+With other middleware (the first in the list wraps the others): put
+``HeadroomMiddleware`` before ``ContextEditingMiddleware``, so the edits are decided on
+the compressed request (placed after, tool outputs that would fit once compressed are
+cleared first). ``SummarizationMiddleware`` runs before each model call on the state, so
+what it counts is what ``compress_tool_results=True`` leaves there; give it
+``token_counter=model.get_num_tokens_from_messages`` of a ``HeadroomChatModel`` (or
+:func:`headroom_integrations.langchain.token_counter`) for exact counts.
 """
 
 from __future__ import annotations
@@ -56,8 +80,10 @@ from langgraph.prebuilt.tool_node import ToolCallRequest
 from langgraph.types import Command
 from typing_extensions import override
 
+from headroom_core.ccr import OriginalStore, resolve_store
 from headroom_core.config import HeadroomConfig, Mode
 
+from .._compress import BudgetPolicy, compressors_only, retrieve_cap
 from .chat_model import keep_retrieved_whole
 from .retrieve_tool import make_retrieve_tool
 from .runnable import HeadroomRunnable
@@ -83,6 +109,8 @@ class HeadroomMiddleware(AgentMiddleware[AgentState[ResponseT], ContextT, Respon
         max_tokens: int | None = None,
         compress_tool_results: bool = False,
         retrieval_tool: bool = True,
+        store: OriginalStore | str | None = None,
+        on_budget: BudgetPolicy = "fit",
     ) -> None:
         """
         Args:
@@ -92,7 +120,10 @@ class HeadroomMiddleware(AgentMiddleware[AgentState[ResponseT], ContextT, Respon
             max_tokens: Window each request must fit; None: the model's context limit.
             compress_tool_results: Also compress each tool result into the state (see
                 the module docstring).
-            retrieval_tool: Register the ``headroom_retrieve`` tool.
+            retrieval_tool: Register the ``headroom_retrieve`` tool (optimize mode only).
+            store: Where the originals of lossy cuts are kept (a store or its URL);
+                None: the core's default store.
+            on_budget: ``"fit"`` (never fail a turn for the window) or ``"raise"``.
         """
         super().__init__()
         self.model = model
@@ -100,14 +131,37 @@ class HeadroomMiddleware(AgentMiddleware[AgentState[ResponseT], ContextT, Respon
         self.config = config
         self.max_tokens = max_tokens
         self.compress_tool_results = compress_tool_results
-        self.tools = [make_retrieve_tool()] if retrieval_tool else []
+        self.on_budget = on_budget
+        self.store = None if store is None else resolve_store(store)
         settings = keep_retrieved_whole(config)
-        self._requests = HeadroomRunnable(
-            model=model, mode=mode, config=settings, max_tokens=max_tokens
+        cuts = (mode or settings.mode) == "optimize"
+        self.tools = (
+            [
+                make_retrieve_tool(
+                    self.store, max_tokens=retrieve_cap(model, config, max_tokens), model=model
+                )
+            ]
+            if retrieval_tool and cuts
+            else []
         )
+        self._settings = settings
         # A tool result alone: the compressors only. Fitting is the model call's job, and
         # the system prompt is not part of what is compressed here.
-        self._results = HeadroomRunnable(model=model, mode=mode, config=_compressors_only(settings))
+        self._results = HeadroomRunnable(
+            model=model, mode=mode, config=compressors_only(settings), store=self.store
+        )
+
+    def _requests(self, request: ModelRequest[Any]) -> HeadroomRunnable:
+        """The compression step for one model request (its tools are counted)."""
+        return HeadroomRunnable(
+            model=self.model,
+            mode=self.mode,
+            config=self._settings,
+            max_tokens=self.max_tokens,
+            tools=list(request.tools),
+            store=self.store,
+            on_budget=self.on_budget,
+        )
 
     # -- model calls ------------------------------------------------------------------------
 
@@ -118,7 +172,7 @@ class HeadroomMiddleware(AgentMiddleware[AgentState[ResponseT], ContextT, Respon
         handler: ModelHandler[ContextT, ResponseT],
     ) -> ModelResponse[ResponseT]:
         sent = _sent(request)
-        return handler(_override(request, sent, self._requests.invoke(sent)))
+        return handler(_override(request, sent, self._requests(request).invoke(sent)))
 
     @override
     async def awrap_model_call(
@@ -127,7 +181,8 @@ class HeadroomMiddleware(AgentMiddleware[AgentState[ResponseT], ContextT, Respon
         handler: AsyncModelHandler[ContextT, ResponseT],
     ) -> ModelResponse[ResponseT]:
         sent = _sent(request)
-        return await handler(_override(request, sent, await self._requests.ainvoke(sent)))
+        compressed = await self._requests(request).ainvoke(sent)
+        return await handler(_override(request, sent, compressed))
 
     # -- tool calls -------------------------------------------------------------------------
 
@@ -178,17 +233,6 @@ def _override(
         rest = cast("list[AnyMessage]", compressed[1:])
         return request.override(system_message=compressed[0], messages=rest)
     return request.override(system_message=None, messages=cast("list[AnyMessage]", compressed))
-
-
-def _compressors_only(config: HeadroomConfig) -> HeadroomConfig:
-    off = {"enabled": False}
-    return config.model_copy(
-        update={
-            "cache_aligner": config.cache_aligner.model_copy(update=off),
-            "rolling_window": config.rolling_window.model_copy(update=off),
-            "intelligent_context": config.intelligent_context.model_copy(update=off),
-        }
-    )
 
 
 def _tool_context(request: ToolCallRequest, result: ToolMessage) -> list[BaseMessage]:

@@ -6,8 +6,10 @@ Hand it to the model next to your own tools so it can read back what compression
 
 Name, description and argument descriptions come from the core's tool definition
 (:func:`headroom_core.ccr.retrieve_tool_definition`); the answer is the core's
-:func:`headroom_core.ccr.retrieve` text. The tool never raises: an unknown or evicted ref,
-an unreadable store or malformed arguments come back as a message for the model.
+:func:`headroom_core.ccr.retrieve` text, never more than ``max_tokens`` tokens: a longer
+original comes in pages (``offset`` / ``limit``, the rest behind the same ref). The tool
+never raises: an unknown or evicted ref, an unreadable store or malformed arguments come
+back as a message for the model.
 """
 
 from __future__ import annotations
@@ -18,9 +20,10 @@ from langchain_core.tools import StructuredTool
 from pydantic import BaseModel, ConfigDict, Field
 
 from headroom_core.ccr import (
+    RETRIEVE_MAX_TOKENS,
     RETRIEVE_TOOL_NAME,
     OriginalStore,
-    open_original_store,
+    resolve_store,
     retrieve,
     retrieve_tool_definition,
 )
@@ -38,6 +41,8 @@ class RetrieveArgs(BaseModel):
 
     ref: str = Field(description=_PROPERTIES["ref"]["description"])
     query: str | None = Field(default=None, description=_PROPERTIES["query"]["description"])
+    offset: int | None = Field(default=None, ge=0, description=_PROPERTIES["offset"]["description"])
+    limit: int | None = Field(default=None, ge=1, description=_PROPERTIES["limit"]["description"])
 
 
 def _invalid_arguments(exc: Any) -> str:
@@ -48,22 +53,37 @@ def _invalid_arguments(exc: Any) -> str:
     )
     return (
         f"[headroom: invalid arguments for {RETRIEVE_TOOL_NAME} ({problems}); call it with "
-        '{"ref": "<16 hex characters from a marker>"} and an optional "query"]'
+        '{"ref": "<16 hex characters from a marker>"} and optionally "query", "offset", "limit"]'
     )
 
 
-def make_retrieve_tool(store: OriginalStore | str | None = None) -> StructuredTool:
-    """A ``headroom_retrieve`` tool reading ``store`` (a store, or its URL: ``memory://``,
-    ``sqlite:///``, ``redis://``, ``postgresql://``).
+def make_retrieve_tool(
+    store: OriginalStore | str | None = None,
+    *,
+    max_tokens: int | None = RETRIEVE_MAX_TOKENS,
+    model: str = "gpt-4o",
+) -> StructuredTool:
+    """A ``headroom_retrieve`` tool reading ``store``: a store, or its URL (``memory://``,
+    ``sqlite:///``, ``redis://``, ``postgresql://``), opened once here.
 
     ``None`` reads the core's default store at each call (``set_default_store`` applies
-    to tools made before it), which is where ``compress`` keeps its originals.
+    to tools made before it), which is where ``compress`` keeps its originals. Answers
+    are capped at ``max_tokens`` tokens of ``model`` (None: no cap) and paged.
     """
-    if isinstance(store, str):
-        store = open_original_store(store)
+    target = None if store is None else resolve_store(store)
 
-    def _retrieve(ref: str, query: str | None = None) -> str:
-        return retrieve(ref, query, store=store)
+    def _retrieve(
+        ref: str, query: str | None = None, offset: int | None = None, limit: int | None = None
+    ) -> str:
+        return retrieve(
+            ref,
+            query,
+            store=target,
+            offset=offset or 0,
+            limit=limit,
+            max_tokens=max_tokens,
+            model=model,
+        )
 
     return StructuredTool.from_function(
         func=_retrieve,

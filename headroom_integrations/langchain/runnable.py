@@ -12,12 +12,21 @@ did as the custom event ``"headroom_compression"`` with the data::
     {"tokens_before", "tokens_after", "tokens_saved", "transforms_applied", "model",
      "mode", "failures"}
 
-so any callback handler's ``on_custom_event`` (``HeadroomCallbackHandler`` for one) sees
-it. ``mode="audit"`` (or ``"off"``) returns the messages unchanged and still reports.
+(plus ``tools_tokens`` and ``fallback``, see :mod:`headroom_integrations._compress`), so
+any callback handler's ``on_custom_event`` (``HeadroomCallbackHandler`` for one) sees it;
+inside a LangGraph graph the same data is also written to the graph's custom stream, as
+``{"headroom_compression": data}`` (``graph.stream(..., stream_mode="custom")``).
+``mode="audit"`` (or ``"off"``) returns the messages unchanged and still reports.
 
-Failure policy: a :class:`~headroom_core.errors.BudgetError` propagates (a hard budget
-was asked for, ``max_tokens`` or the model's window, and cannot be met); any other error
-inside the compression leaves the messages as they came and is reported in ``failures``.
+``tools``: the tool definitions the model will be bound with (their tokens come off the
+window and are counted in the event); ``store``: where lossy cuts keep their originals (a
+store or its URL; None: the core's default store).
+
+Failure policy (``on_budget``, see :mod:`headroom_integrations._compress`): ``"fit"``
+(default) never raises for the budget: a request that cannot fit is fitted with the
+hardest cut, else sent unfitted with the failure reported; ``"raise"`` lets
+:class:`~headroom_core.errors.BudgetError` propagate. Any other error inside the
+compression leaves the messages as they came and is reported in ``failures``.
 """
 
 from __future__ import annotations
@@ -37,14 +46,16 @@ from langchain_core.messages import BaseMessage, HumanMessage, convert_to_messag
 from langchain_core.prompt_values import PromptValue
 from langchain_core.runnables import RunnableConfig, RunnableSerializable
 from langchain_core.runnables.config import run_in_executor
-from pydantic import Field
+from pydantic import Field, field_validator
 from typing_extensions import override
 
+from headroom_core.ccr import OriginalStore, resolve_store
 from headroom_core.config import HeadroomConfig, Mode
 from headroom_core.messages import Message
 
-from .._compress import compress_framework_messages
+from .._compress import BudgetPolicy, compress_framework_messages
 from ._convert import from_neutral, to_neutral
+from ._tools import count_tool_tokens, write_to_graph_stream
 
 __all__ = ["EVENT_NAME", "HeadroomRunnable"]
 
@@ -76,6 +87,27 @@ class HeadroomRunnable(RunnableSerializable[LanguageModelInput, list[BaseMessage
     max_tokens: int | None = Field(
         None, description="Window the request must fit; None: the model's context limit."
     )
+    tools: list[Any] | None = Field(
+        None,
+        description="Tool definitions the model is bound with (any bind_tools input): "
+        "their tokens come off the window.",
+    )
+    store: Any = Field(
+        None,
+        exclude=True,
+        description="Where lossy cuts keep their originals: an OriginalStore or its URL "
+        "(memory://, sqlite:///originals.db); None: the core's default store.",
+    )
+    on_budget: BudgetPolicy = Field(
+        "fit",
+        description="fit: never raise for the budget (hardest cut, else sent unfitted and "
+        "reported); raise: BudgetError propagates.",
+    )
+
+    @field_validator("store")
+    @classmethod
+    def _open_store(cls, value: Any) -> OriginalStore | None:
+        return None if value is None else resolve_store(value)
 
     @override
     def invoke(
@@ -99,6 +131,7 @@ class HeadroomRunnable(RunnableSerializable[LanguageModelInput, list[BaseMessage
     ) -> list[BaseMessage]:
         messages, report = self._compress(_to_messages(input))
         dispatch_custom_event(EVENT_NAME, report, config=config)
+        write_to_graph_stream(EVENT_NAME, report)
         return messages
 
     async def _arun(
@@ -110,10 +143,12 @@ class HeadroomRunnable(RunnableSerializable[LanguageModelInput, list[BaseMessage
         # CPU-bound work (tokenising, parsing large tool outputs) goes off the event loop.
         messages, report = await run_in_executor(config, self._compress, _to_messages(input))
         await adispatch_custom_event(EVENT_NAME, report, config=config)
+        write_to_graph_stream(EVENT_NAME, report)
         return messages
 
     def _compress(self, messages: list[BaseMessage]) -> tuple[list[BaseMessage], dict[str, Any]]:
-        """The messages to send and the event data. Only BudgetError escapes."""
+        """The messages to send and the event data. Only BudgetError escapes, and only
+        with ``on_budget="raise"``."""
         mode = self.mode or (self.config.mode if self.config else "optimize")
         neutral: list[Message] = []
 
@@ -129,6 +164,9 @@ class HeadroomRunnable(RunnableSerializable[LanguageModelInput, list[BaseMessage
             config=self.config,
             mode=mode,
             max_tokens=self.max_tokens,
+            tools_tokens=count_tool_tokens(self.tools, self.model),
+            store=self.store,
+            on_budget=self.on_budget,
         )
         sent = messages if done.messages is None else done.messages
         return sent, done.report(self.model)

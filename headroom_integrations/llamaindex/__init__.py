@@ -4,6 +4,9 @@
   and fits retrieved nodes into a token budget
   (``index.as_query_engine(node_postprocessors=[HeadroomNodePostprocessor(...)])``).
 - ``HeadroomLLM``: an LLM that compresses its input, then calls yours.
+- ``HeadroomMemory``: a chat memory that stores tool results compressed and counts exactly.
+- ``retrieve_tool()``: the ``headroom_retrieve`` ``FunctionTool`` that reads back what a cut
+  left out.
 - ``HeadroomEventHandler``: metrics from LlamaIndex's instrumentation events.
 - ``to_neutral`` / ``from_neutral``: LlamaIndex chat messages <-> the core's neutral
   (OpenAI chat) dicts.
@@ -30,13 +33,17 @@ except ModuleNotFoundError as exc:  # tested in a subprocess without llama_index
 
 if TYPE_CHECKING:
     from ._convert import from_neutral, to_neutral
+    from ._retrieve import retrieve_tool
     from .instrumentation import HeadroomEventHandler
     from .llm import HeadroomLLM
+    from .memory import HeadroomMemory
 
 # Public name -> submodule, imported on first use, so one adapter that is missing or needs
 # an optional package never breaks the others.
 _LAZY: dict[str, str] = {
     "HeadroomLLM": "llm",
+    "HeadroomMemory": "memory",
+    "retrieve_tool": "_retrieve",
     "HeadroomEventHandler": "instrumentation",
     "to_neutral": "_convert",
     "from_neutral": "_convert",
@@ -53,7 +60,9 @@ def __dir__() -> list[str]:
 __all__ = [
     "HeadroomEventHandler",
     "HeadroomLLM",
+    "HeadroomMemory",
     "HeadroomNodePostprocessor",
     "from_neutral",
+    "retrieve_tool",
     "to_neutral",
 ]

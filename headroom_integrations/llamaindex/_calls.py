@@ -41,6 +41,7 @@ class _Call:
     event: HeadroomCompressionEvent | None
     extra: dict[str, Any] = field(default_factory=dict)
     stream: bool = False
+    tools_tokens: int = 0  # the tool definitions sent with the call
 
 
 def _metrics(call: _Call, response: Any, error: str | None, handler_mode: str) -> RequestMetrics:
@@ -49,6 +50,7 @@ def _metrics(call: _Call, response: Any, error: str | None, handler_mode: str) -
     tok = get_tokenizer(model)
     received = call.received
     sent = tok.count_text(received) if isinstance(received, str) else tok.count_messages(received)
+    sent += call.tools_tokens
     event = None
     if call.event is not None:
         e = call.event

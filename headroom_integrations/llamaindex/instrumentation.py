@@ -68,6 +68,7 @@ from llama_index.core.instrumentation.span_handlers import BaseSpanHandler
 
 from headroom_core.errors import ConfigError
 from headroom_core.metrics import DEFAULT_METRICS_URL, MetricsStore, RequestMetrics, Summary
+from headroom_integrations._compress import count_tools
 from headroom_integrations._sink import MetricsSink
 
 from ._calls import _Call, _is, _metrics, _model_name, _owner, _public
@@ -210,7 +211,8 @@ class HeadroomEventHandler(BaseEventHandler):
                 self._pending.append((time.monotonic(), event))
         elif isinstance(event, LLMChatStartEvent):
             sent = tuple(event.messages)
-            self._started("chat", span, sent, event.model_dict, lambda: _public(sent))
+            tools = (event.additional_kwargs or {}).get("tools")
+            self._started("chat", span, sent, event.model_dict, lambda: _public(sent), tools)
         elif isinstance(event, LLMCompletionStartEvent):
             prompt = event.prompt
             self._started("completion", span, (prompt,), event.model_dict, lambda: prompt)
@@ -233,6 +235,7 @@ class HeadroomEventHandler(BaseEventHandler):
         sent: tuple[Any, ...],
         model_dict: Mapping[str, Any],
         received: Any,
+        tools: Any = None,
     ) -> None:
         owner = _owner()
         with self._lock:
@@ -247,6 +250,9 @@ class HeadroomEventHandler(BaseEventHandler):
         model = _model_name(model_dict) or self.model or (event.model if event else None)
         call = _Call(kind, model or _DEFAULT_MODEL, received(), sent, owner, event)
         call.extra.update(span_id=span, kind=kind, llm=str(model_dict.get("class_name", "")))
+        if isinstance(tools, (list, tuple)) and tools:  # the definitions sent with the call
+            call.tools_tokens = count_tools(list(tools), call.model)
+            call.extra["tools_tokens"] = call.tools_tokens
         with self._lock:
             self._calls[span] = call
             while len(self._calls) > _MAX_CALLS:

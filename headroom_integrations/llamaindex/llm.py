@@ -32,17 +32,29 @@ dispatcher, inside the wrapper's span and right before the wrapped LLM's call, c
 tokens before and after, the transforms, the model and the mode
 (``HeadroomEventHandler`` attaches it to that call's metrics row).
 
-Failure policy: a :class:`~headroom_core.errors.BudgetError` propagates (the request cannot
-fit ``max_tokens`` or the model's window); any other error inside the compression sends
-the messages unchanged, is logged (logger ``"headroom_integrations"``) and reported in
-the event's ``failures``.
+Tool definitions: the ``tools`` a function-calling agent passes with every chat call
+(``chat_with_tools`` puts the wrapped LLM's specs there) are counted: their tokens come
+off the window and are in the event. ``store``: where lossy cuts keep their originals (a
+store or its URL; None: the core's default); hand the agent
+:func:`~headroom_integrations.llamaindex.retrieve_tool` with the same store so the model
+can read them back. ``tokenizer`` / ``count_tokens`` count exactly with the core's offline
+tokenizer (``HeadroomMemory`` uses them). ReAct observations (``Observation: ...`` in the
+user role after an ``Action:``) and Python-repr tool results are compressed like any tool
+output.
+
+Budget policy (``on_budget``): ``"fit"`` (default) never fails a call for the window (tool
+outputs capped, the hardest cut, else sent unfitted with the failure in the event, see
+:mod:`headroom_integrations._compress`); ``"raise"`` lets
+:class:`~headroom_core.errors.BudgetError` propagate. Any other error inside the
+compression sends the messages unchanged, is logged (logger ``"headroom_integrations"``)
+and reported in the event's ``failures``.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from llama_index.core.base.llms.types import (
@@ -55,15 +67,17 @@ from llama_index.core.base.llms.types import (
     CompletionResponseGen,
     LLMMetadata,
 )
-from llama_index.core.bridge.pydantic import Field, model_validator
+from llama_index.core.bridge.pydantic import Field, field_validator, model_validator
 from llama_index.core.instrumentation import get_dispatcher
 from llama_index.core.instrumentation.events import BaseEvent
 from llama_index.core.llms.function_calling import FunctionCallingLLM
 from llama_index.core.llms.llm import LLM, ToolSelection
 
+from headroom_core.ccr import OriginalStore, resolve_store
 from headroom_core.config import HeadroomConfig, Mode
+from headroom_core.tokens import get_tokenizer
 
-from .._compress import compress_framework_messages
+from .._compress import BudgetPolicy, compress_framework_messages, count_tools
 from ._convert import from_neutral, to_neutral
 
 if TYPE_CHECKING:
@@ -102,6 +116,8 @@ class HeadroomCompressionEvent(BaseEvent):
     model: str = Field(description="Model name used to count tokens.")
     mode: str = Field(description="optimize, audit or off.")
     failures: list[str] = Field(default_factory=list, description="Errors passed through.")
+    tools_tokens: int = Field(0, description="Tokens of the tool definitions (counted in both).")
+    fallback: str | None = Field(None, description="The budget fallback taken, if any.")
     messages: list[ChatMessage] = Field(default_factory=list, exclude=True, repr=False)
 
     @classmethod
@@ -134,6 +150,21 @@ class HeadroomLLM(FunctionCallingLLM):
         gt=0,
         description="Window the request must fit; None: the model's context limit.",
     )
+    store: Any = Field(
+        default=None,
+        exclude=True,
+        description="Where lossy cuts keep their originals: an OriginalStore or its URL; "
+        "None: the core's default store.",
+    )
+    on_budget: BudgetPolicy = Field(
+        default="fit",
+        description="fit: never raise for the window; raise: BudgetError propagates.",
+    )
+
+    @field_validator("store")
+    @classmethod
+    def _open_store(cls, value: Any) -> OriginalStore | None:
+        return None if value is None else resolve_store(value)
 
     @model_validator(mode="before")
     @classmethod
@@ -159,12 +190,29 @@ class HeadroomLLM(FunctionCallingLLM):
         name = self.llm.metadata.model_name
         return name if name not in _UNNAMED else _DEFAULT_MODEL
 
+    # -- counting -------------------------------------------------------------------
+
+    @property
+    def tokenizer(self) -> Callable[[str], list[int]]:
+        """Token ids of a text in the counting model's encoding (offline): a
+        ``tokenizer_fn`` for LlamaIndex's memories and ``Settings.tokenizer``."""
+        return get_tokenizer(self.counting_model).encode
+
+    def count_tokens(
+        self, messages: Sequence[ChatMessage], tools: Sequence[Any] | None = None
+    ) -> int:
+        """Exact tokens of a chat request: the messages with the chat framing (tool calls
+        included) plus the tool definitions (the wrapped LLM's specs, as ``chat`` gets them)."""
+        model = self.counting_model
+        return get_tokenizer(model).count_messages(to_neutral(messages)) + count_tools(tools, model)
+
     # -- compression ----------------------------------------------------------------
 
     def _compress(
-        self, messages: Sequence[ChatMessage]
+        self, messages: Sequence[ChatMessage], tools: Any = None
     ) -> tuple[list[ChatMessage], HeadroomCompressionEvent]:
-        """The messages to send and the event to dispatch. Only BudgetError escapes."""
+        """The messages to send and the event to dispatch. Only BudgetError escapes, and
+        only with ``on_budget="raise"``."""
         model = self.counting_model
         mode = self.mode or (self.config.mode if self.config else "optimize")
         done = compress_framework_messages(
@@ -175,36 +223,43 @@ class HeadroomLLM(FunctionCallingLLM):
             config=self.config,
             mode=mode,
             max_tokens=self.max_tokens,
+            tools_tokens=count_tools(tools if isinstance(tools, (list, tuple)) else None, model),
+            store=self.store,
+            on_budget=self.on_budget,
         )
         out = list(messages) if done.messages is None else done.messages
         return out, HeadroomCompressionEvent(**done.report(model), messages=list(out))
 
-    def _compressed(self, messages: Sequence[ChatMessage]) -> list[ChatMessage]:
-        out, event = self._compress(messages)
+    def _compressed(
+        self, messages: Sequence[ChatMessage], kwargs: dict[str, Any]
+    ) -> list[ChatMessage]:
+        out, event = self._compress(messages, kwargs.get("tools"))
         dispatcher.event(event)
         return out
 
-    async def _acompressed(self, messages: Sequence[ChatMessage]) -> list[ChatMessage]:
+    async def _acompressed(
+        self, messages: Sequence[ChatMessage], kwargs: dict[str, Any]
+    ) -> list[ChatMessage]:
         # Tokenising and parsing large tool outputs is CPU-bound: off the event loop.
-        out, event = await asyncio.to_thread(self._compress, messages)
+        out, event = await asyncio.to_thread(self._compress, messages, kwargs.get("tools"))
         dispatcher.event(event)
         return out
 
     # -- chat: compressed -----------------------------------------------------------
 
     def chat(self, messages: Sequence[ChatMessage], **kwargs: Any) -> ChatResponse:
-        return self.llm.chat(self._compressed(messages), **kwargs)
+        return self.llm.chat(self._compressed(messages, kwargs), **kwargs)
 
     async def achat(self, messages: Sequence[ChatMessage], **kwargs: Any) -> ChatResponse:
-        return await self.llm.achat(await self._acompressed(messages), **kwargs)
+        return await self.llm.achat(await self._acompressed(messages, kwargs), **kwargs)
 
     def stream_chat(self, messages: Sequence[ChatMessage], **kwargs: Any) -> ChatResponseGen:
-        return self.llm.stream_chat(self._compressed(messages), **kwargs)
+        return self.llm.stream_chat(self._compressed(messages, kwargs), **kwargs)
 
     async def astream_chat(
         self, messages: Sequence[ChatMessage], **kwargs: Any
     ) -> ChatResponseAsyncGen:
-        return await self.llm.astream_chat(await self._acompressed(messages), **kwargs)
+        return await self.llm.astream_chat(await self._acompressed(messages, kwargs), **kwargs)
 
     # -- completion: passed through -------------------------------------------------
 

@@ -36,7 +36,7 @@ from typing import Any
 from langchain_core.callbacks import BaseCallbackHandler
 from langchain_core.messages import BaseMessage, convert_to_messages
 
-import headroom_integrations.langchain.runnable as runnable_module
+import headroom_integrations._compress as compress_module
 from headroom_core import compress
 from headroom_core._cli_input import example_history
 from headroom_integrations.langchain import HeadroomRunnable
@@ -120,7 +120,7 @@ def main() -> None:
     parser.add_argument("--warmup", type=int, default=3)
     args = parser.parse_args()
     timer = InnerTimer(compress)
-    setattr(runnable_module, "compress", timer)  # noqa: B010 - the function the runnable calls
+    setattr(compress_module, "compress", timer)  # noqa: B010 - the function the adapters call
     header = (
         "| case | msgs | compress() median µs | invoke() median µs | overhead median µs "
         "| overhead p90 µs | overhead % | + handler median µs | + handler p90 µs |"

@@ -21,6 +21,7 @@ from langchain_core.messages import (
 from langchain_core.outputs import ChatResult
 from langchain_core.prompts import ChatPromptTemplate, MessagesPlaceholder
 from langchain_core.runnables import RunnableConfig, RunnableLambda
+from langchain_core.utils.function_calling import convert_to_openai_tool
 
 from headroom_core import ConfigError, StorageError, Tokenizer, count_tokens_messages
 from headroom_core.metrics import RequestMetrics, SQLiteMetricsStore, open_store
@@ -34,6 +35,7 @@ from headroom_integrations.langchain import (
     HeadroomRunnable,
     to_neutral,
 )
+from headroom_integrations.langchain._tools import count_tool_tokens
 
 SYSTEM = "You are a support agent. Answer in one sentence."
 QUESTION = "Which users are suspended?"
@@ -468,10 +470,11 @@ def test_chat_model_wrapper_streaming_gives_one_streamed_row(tmp_path: Any) -> N
 
 
 class ToolCallingFake(GenericFakeChatModel):
-    """Scripted replies; tools are accepted and ignored (the script already calls them)."""
+    """Scripted replies; tools are bound as a provider model binds them (their OpenAI
+    definitions passed with every call), and otherwise ignored (the script calls them)."""
 
-    def bind_tools(self, tools: Any, **kwargs: Any) -> ToolCallingFake:
-        return self
+    def bind_tools(self, tools: Any, **kwargs: Any) -> Any:
+        return self.bind(tools=[convert_to_openai_tool(t) for t in tools], **kwargs)
 
 
 def test_middleware_stats_land_on_each_turn_of_an_agent(tmp_path: Any) -> None:
@@ -501,9 +504,11 @@ def test_middleware_stats_land_on_each_turn_of_an_agent(tmp_path: Any) -> None:
 
     rows = _rows(_url(tmp_path))
     assert len(rows) == len(spy.events) == len(spy.received) == 3
+    tools = count_tool_tokens([list_users], "gpt-4o")  # what the provider bills for them
     for row, event, received in zip(rows, spy.events, spy.received, strict=True):
-        assert row.tokens_input_after == _count(received) == event["tokens_after"]
+        assert row.tokens_input_after == _count(received) + tools == event["tokens_after"]
         assert row.tokens_input_before == event["tokens_before"]
+        assert row.extra["tools_tokens"] == event["tools_tokens"] == tools
     first, *later = rows
     assert first.tokens_saved == 0  # nothing to compress before the first tool result
     assert all(r.tokens_saved > 0 and r.transforms_applied for r in later)

@@ -28,7 +28,7 @@ from langchain_core.tools import tool
 from langchain_core.utils.function_calling import convert_to_openai_tool
 from pydantic import BaseModel, Field
 
-from headroom_core import compress
+from headroom_core import compress, count_tokens_messages, validate_pairing
 from headroom_core.ccr import RETRIEVE_TOOL_NAME
 from headroom_core.errors import BudgetError
 from headroom_core.tokens import count_tokens_text
@@ -164,12 +164,29 @@ def test_audit_mode_sends_the_messages_unchanged() -> None:
     assert data["mode"] == "audit" and data["tokens_before"] == data["tokens_after"]
 
 
-def test_budget_error_propagates() -> None:
+def test_budget_error_only_when_asked_for() -> None:
     # 4,500 - 4,000 output buffer = 500 tokens: the compressed tool output alone is more.
     inner = fake(["never"])
     with pytest.raises(BudgetError):
-        HeadroomChatModel(llm=inner, max_tokens=4_500).invoke(history())
+        HeadroomChatModel(llm=inner, max_tokens=4_500, on_budget="raise").invoke(history())
     assert inner.received == []
+
+
+def test_a_request_over_the_window_is_fitted_with_the_hardest_cut() -> None:
+    # Issue 14, item 1: the default never fails the call for the window. The tool unit the
+    # fitter protects goes behind the fitter's note, retrievable by its ref.
+    inner = fake(["ok"])
+    recorder = Recorder()
+    answer = HeadroomChatModel(llm=inner, max_tokens=4_500).invoke(
+        history(), {"callbacks": [recorder]}
+    )
+    assert answer.content == "ok"
+    (sent,) = inner.received
+    validate_pairing(to_neutral(sent))
+    assert count_tokens_messages(to_neutral(sent)) <= 500
+    assert "ref=" in str(sent[0].content) and not any(isinstance(m, ToolMessage) for m in sent)
+    ((_, data, _),) = recorder.events
+    assert data["fallback"] == "hardest_cut" and data["failures"] == []
 
 
 def test_retrieved_original_is_never_compressed_again() -> None:
@@ -258,6 +275,8 @@ def test_event_reaches_handlers_under_the_wrapper_run(call: str) -> None:
         "tokens_saved": expected.tokens_saved,
         "transforms_applied": list(expected.transforms_applied),
         "model": "gpt-4o",
+        "tools_tokens": 0,
+        "fallback": None,
         "mode": "optimize",
         "failures": [],
     }

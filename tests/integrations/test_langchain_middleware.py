@@ -37,6 +37,7 @@ from headroom_core.config import HeadroomConfig, SmartCrusherConfig
 from headroom_core.errors import BudgetError
 from headroom_core.tokens import count_tokens_text
 from headroom_integrations.langchain._convert import from_neutral, to_neutral
+from headroom_integrations.langchain._tools import count_tool_tokens
 from headroom_integrations.langchain.middleware import HeadroomMiddleware
 
 SHARED = Path(__file__).resolve().parents[2].parent / "shared" / "data"
@@ -213,13 +214,18 @@ def test_agent_loop_sends_compressed_requests_and_keeps_the_state(use_async: boo
 
 def test_the_event_is_dispatched_for_every_model_call() -> None:
     recorder = Recorder()
-    model, state = run_agent(HeadroomMiddleware(), callbacks=[recorder])
+    middleware = HeadroomMiddleware()
+    model, state = run_agent(middleware, callbacks=[recorder])
     assert [name for name, _, _ in recorder.events] == ["headroom_compression"] * 4
+    # The tool definitions the model is bound with are part of every request.
+    tools = count_tool_tokens([list_statuses, list_issues, *middleware.tools], "gpt-4o")
+    assert tools > 100
     for (_, data, _), request in zip(recorder.events, model.received, strict=True):
         sent = [SystemMessage(SYSTEM), *state["messages"][: len(request) - 1]]
         expected = compress(to_neutral(sent), config=KEEP_RETRIEVED)
-        assert data["tokens_before"] == expected.tokens_before
-        assert data["tokens_after"] == expected.tokens_after
+        assert data["tools_tokens"] == tools and data["fallback"] is None
+        assert data["tokens_before"] == expected.tokens_before + tools
+        assert data["tokens_after"] == expected.tokens_after + tools
         assert data["transforms_applied"] == list(expected.transforms_applied)
         assert (data["model"], data["mode"], data["failures"]) == ("gpt-4o", "optimize", [])
     assert recorder.events[1][1]["tokens_saved"] > 1000
@@ -253,11 +259,13 @@ def test_retrieval_tool_can_be_left_out() -> None:
     assert model.bound == [["list_statuses"]]
 
 
-def test_budget_error_propagates_out_of_the_agent() -> None:
+def test_budget_error_propagates_out_of_the_agent_when_asked_for() -> None:
     # 4,500 - 4,000 output buffer = 500 tokens: the compressed tool output alone is more.
     model = ScriptedToolModel(script=[call("list_statuses", {}, "call_1"), AIMessage("never")])
     agent = create_agent(
-        model, tools=[list_statuses], middleware=[HeadroomMiddleware(max_tokens=4_500)]
+        model,
+        tools=[list_statuses],
+        middleware=[HeadroomMiddleware(max_tokens=4_500, on_budget="raise")],
     )
     with pytest.raises(BudgetError):
         agent.invoke({"messages": [HumanMessage("Which statuses are done?")]})

@@ -41,6 +41,7 @@ from headroom_core.ccr import (
     retrieve_tool_definition,
     set_default_store,
 )
+from headroom_core.tokens import count_tokens_text
 from headroom_integrations.langchain import (
     EVENT_NAME,
     HeadroomRunnable,
@@ -70,6 +71,8 @@ PAYLOAD_KEYS = {
     "model",
     "mode",
     "failures",
+    "tools_tokens",
+    "fallback",
 }
 
 PROMPT = ChatPromptTemplate.from_messages(
@@ -194,6 +197,8 @@ def test_event_reports_the_compression() -> None:
         "model": "gpt-4o",
         "mode": "optimize",
         "failures": [],
+        "tools_tokens": 0,
+        "fallback": None,
     }
     assert data["transforms_applied"] == ["smart_crusher:1"]
 
@@ -335,7 +340,8 @@ def test_mode_none_defers_to_the_config() -> None:
 
 
 def test_budget_error_propagates_and_the_run_records_it() -> None:
-    chain = PROMPT | HeadroomRunnable(max_tokens=1000).with_config(run_name="fit") | fake_model()
+    step = HeadroomRunnable(max_tokens=1000, on_budget="raise")
+    chain = PROMPT | step.with_config(run_name="fit") | fake_model()
     with collect_runs() as runs, pytest.raises(BudgetError, match="budget"):
         chain.invoke(INPUTS)
     fit = next(c for c in runs.traced_runs[0].child_runs if c.name == "fit")
@@ -374,8 +380,10 @@ def test_context_fitting_note_arrives_as_a_system_message() -> None:
     runnable = HeadroomRunnable(max_tokens=12_000)
     got = runnable.invoke(long_history)
     assert got == direct(long_history, max_tokens=12_000)[0]
-    notes = [m for m in got[1:] if isinstance(m, SystemMessage)]
-    assert len(notes) == 1 and "left out" in str(notes[0].content)
+    # one system message: the prompt, with the fitter's note after its own text
+    assert not [m for m in got[1:] if isinstance(m, SystemMessage)]
+    prompt, note = str(got[0].content).split("\n\n", 1)
+    assert prompt == "You are an SRE assistant." and "left out" in note
     assert len(got) < len(long_history)
     validate_pairing(to_neutral(got))
 
@@ -418,7 +426,14 @@ def test_retrieve_tool_end_to_end(fresh_store: MemoryOriginalStore) -> None:
     refs = {a or b for a, b in REF.findall(compressed)}
     assert refs and len(fresh_store) > 0
     ref = refs.pop()
-    assert json.loads(headroom_retrieve.invoke({"ref": ref})) == ROWS
+    whole = make_retrieve_tool(max_tokens=None)
+    assert json.loads(whole.invoke({"ref": ref})) == ROWS
+    # the default tool pages what is over its cap (8,000 tokens); every page fits
+    first = headroom_retrieve.invoke({"ref": ref})
+    head, body = first.split("\n", 1)
+    assert head.startswith("[headroom: items 1-") and f"ref={ref}" in head
+    assert json.loads(body) == ROWS[: len(json.loads(body))]
+    assert count_tokens_text(first) <= 8_000
     filtered = headroom_retrieve.invoke({"ref": ref, "query": "deployment 17"})
     assert filtered.startswith("[headroom:") and '"id":1017' in filtered
     # As the model calls it: a ToolCall in, a ToolMessage out.
@@ -426,8 +441,8 @@ def test_retrieve_tool_end_to_end(fresh_store: MemoryOriginalStore) -> None:
         {"type": "tool_call", "id": "r1", "name": RETRIEVE_TOOL_NAME, "args": {"ref": ref}}
     )
     assert isinstance(reply, ToolMessage) and reply.tool_call_id == "r1"
-    assert json.loads(str(reply.content)) == ROWS
-    assert json.loads(asyncio.run(headroom_retrieve.ainvoke({"ref": ref}))) == ROWS
+    assert reply.content == first
+    assert asyncio.run(headroom_retrieve.ainvoke({"ref": ref, "offset": 0})) == first
 
 
 def test_retrieve_tool_never_raises() -> None:

@@ -23,6 +23,7 @@ from headroom_core.metrics import RequestMetrics, SQLiteMetricsStore
 from headroom_core.providers import provider_for_model
 from headroom_core.tokens import count_tokens_messages, count_tokens_text, get_tokenizer
 from headroom_core.waste import detect_waste
+from headroom_integrations._compress import count_tools
 from headroom_integrations.llamaindex.instrumentation import HeadroomEventHandler
 from headroom_integrations.llamaindex.llm import HeadroomLLM
 
@@ -97,12 +98,16 @@ def test_agent_run_records_one_exact_row_per_llm_call(
         + tok.count_text('{"repo": "octokit-fixture-org/hello-world"}')
     )
     outputs = [call_tokens - 3, count_tokens_text(ANSWER)]
+    # the tool definitions FunctionAgent sends with every call count, as the provider bills them
+    tools = count_tools(inner.call_kwargs[0]["tools"], MODEL)
+    assert tools > 20
     for row, sent, uncompressed, output in zip(
         recorded, inner.received, plain.received, outputs, strict=True
     ):
-        after = count_tokens_messages(public(sent), model=MODEL)
-        before = count_tokens_messages(public(uncompressed), model=MODEL)
+        after = count_tokens_messages(public(sent), model=MODEL) + tools
+        before = count_tokens_messages(public(uncompressed), model=MODEL) + tools
         assert (row.tokens_input_before, row.tokens_input_after) == (before, after)
+        assert row.extra["tools_tokens"] == tools
         assert row.tokens_output == output
         assert row.extra["tokens_output_source"] == "counted"
         assert (row.model, row.provider, row.source, row.mode) == (

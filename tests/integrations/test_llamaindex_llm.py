@@ -516,21 +516,23 @@ def test_a_history_over_the_window_is_fitted_with_tool_units_whole() -> None:
     sent = inner.received[0]
     validate_pairing(to_neutral(sent))
     assert count_tokens_messages(public(sent), model=MODEL) <= 3000 - 100
-    assert sent[0] is history[0] and sent[2] is history[1]
-    assert sent[1].role == MessageRole.SYSTEM
-    assert sent[1].content.startswith("[headroom: 4 earlier messages, 2 of them tool calls")
-    assert [m.additional_kwargs.get("tool_call_id") for m in sent[3:]] == [
+    # the system prompt, then the fitter's note in the same message (never two in a row)
+    assert sent[0].role == MessageRole.SYSTEM and sent[1] is history[1]
+    prompt, note = sent[0].content.split("\n\n", 1)
+    assert prompt == history[0].content
+    assert note.startswith("[headroom: 4 earlier messages, 2 of them tool calls")
+    assert [m.additional_kwargs.get("tool_call_id") for m in sent[2:]] == [
         None,
         "call_2",
         None,
         "call_3",
     ]
-    assert sent[3] is history[6] and sent[5] is history[8]  # the calls pass through as is
+    assert sent[2] is history[6] and sent[4] is history[8]  # the calls pass through as is
 
 
-def test_budget_error_propagates_and_nothing_is_sent(repo_json: str) -> None:
+def test_budget_error_only_when_asked_for_and_nothing_is_sent(repo_json: str) -> None:
     inner = ScriptedLLM(script=[ChatMessage(role="assistant", content="ok")])
-    llm = HeadroomLLM(llm=inner, max_tokens=500)
+    llm = HeadroomLLM(llm=inner, max_tokens=500, on_budget="raise")
     with pytest.raises(BudgetError):
         llm.chat(tool_history(repo_json))
     with pytest.raises(BudgetError):
