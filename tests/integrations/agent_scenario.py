@@ -175,14 +175,20 @@ class TurnResult:
     seconds: float = 0.0
 
 
+def schema_tokens(tools: list[dict[str, Any]]) -> int:
+    """Exact tokens of tool definitions: their canonical JSON (as the adapters count them)."""
+    if not tools:
+        return 0
+    return count_tokens_text(
+        json.dumps(tools, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    )
+
+
 def request_tokens(messages: list[BaseMessage], tools: list[dict[str, Any]]) -> int:
     """Exact tokens of one request as a provider bills it: messages and tool definitions."""
     from headroom_integrations.langchain import to_neutral
 
-    schemas = json.dumps(tools, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-    return count_tokens_messages(to_neutral(messages)) + (
-        count_tokens_text(schemas) if tools else 0
-    )
+    return count_tokens_messages(to_neutral(messages)) + schema_tokens(tools)
 
 
 def run_six_turns(agent: Any, model: ScriptedToolModel, thread: str = "t1") -> list[TurnResult]:
