@@ -233,8 +233,10 @@ class IntelligentContextConfig(_Config):
 class RelevanceScorerConfig(_Config):
     scorer_type: Literal["auto", "bm25", "embedding", "hybrid"] = Field(
         "auto",
-        description="auto: BM25 (milliseconds, no torch); embedding or hybrid: the MiniLM "
-        "embeddings (the embeddings extra), used only when named.",
+        description="auto: BM25 on every per-request path (tool-output cuts, the context "
+        "manager's similarity; milliseconds, no torch); embedding or hybrid: the MiniLM "
+        "embeddings (the embeddings extra), used only when named. create_scorer('auto') "
+        "alone picks the best available (the reference API).",
     )
     bm25_k1: float = Field(1.5, gt=0, description="BM25 term-frequency saturation.")
     bm25_b: float = Field(0.75, ge=0, le=1, description="BM25 length normalisation.")

@@ -24,6 +24,7 @@ from .providers import estimate_cost, provider_for_model
 from .tokens import Tokenizer, get_tokenizer
 from .transforms import build_transforms
 from .transforms._base import Transform, TransformContext, TransformResult
+from .transforms._notes import join_fitting_note
 from .transforms._react import is_observation
 from .waste import WasteSignals, detect_waste
 
@@ -236,10 +237,15 @@ def compress(
         if not prefix:
             raise
         raise _frozen_budget_error(exc, config, window, frozen, prefix_tokens) from exc
+    out, after = [*prefix, *result.messages], prefix_tokens + result.tokens_after
+    joined = join_fitting_note(out, len(prefix))
+    if len(joined) < len(out):  # the note joined the system message beside it
+        after = prefix_tokens + tokenizer.count_messages(joined[len(prefix) :])
+        out = joined
     return CompressResult(
-        [*prefix, *result.messages],
+        out,
         prefix_tokens + result.tokens_before,
-        prefix_tokens + result.tokens_after,
+        after,
         result.transforms_applied,
         mode,
         failures=result.failures,

@@ -203,9 +203,17 @@ def compress_framework_messages(
         if mode == "optimize" and (tools_tokens or max_tokens is not None):
             window = max(0, window_for(model, config, max_tokens) - tools_tokens)
 
-        def run(settings: HeadroomConfig, given: Sequence[Message] = messages) -> CompressResult:
+        def run(
+            settings: HeadroomConfig, given: Sequence[Message] = messages, fit: bool = True
+        ) -> CompressResult:
+            # fit=False: compression only (no window: an unfitted pass never raises for it)
             return compress(
-                given, model=model, query=query, config=settings, mode=mode, max_tokens=window
+                given,
+                model=model,
+                query=query,
+                config=settings,
+                mode=mode,
+                max_tokens=window if fit else None,
             )
 
         try:
@@ -249,7 +257,7 @@ def _fit_anyway(
 ) -> tuple[CompressResult, str]:
     """What to send when the fitter raised: tool outputs capped, then fitted with the
     config's settings or the hardest cut; else compressed and capped, unfitted."""
-    pre = run(_unfitted(config))
+    pre = run(_unfitted(config), fit=False)
     cap = max(_RETRIEVE_MIN, (window - _buffer(config)) // _RETRIEVE_SHARE)
     keep = frozenset(config.smart_crusher.never_compress_tools) - {RETRIEVE_TOOL_NAME}
     count = get_tokenizer(model).count_text

@@ -38,7 +38,8 @@ _listeners_lock = threading.Lock()
 
 #: How many levels of "largest value is an object" retrieve descends to find the array.
 _MAX_DEPTH = 8
-#: The default cap of one answer, in tokens: a bigger original comes back in pages.
+#: The cap of one answer to a model's tool call, in tokens (the tools' default): a bigger
+#: original comes back in pages.
 RETRIEVE_MAX_TOKENS = 8_000
 
 
@@ -77,11 +78,14 @@ def retrieve(
     store: OriginalStore | None = None,
     offset: int = 0,
     limit: int | None = None,
-    max_tokens: int | None = RETRIEVE_MAX_TOKENS,
+    max_tokens: int | None = None,
     model: str = "gpt-4o",
 ) -> str:
     """The original stored under ``ref``; with ``query``, only its matching items or lines;
-    never more than ``max_tokens`` tokens of ``model`` (None: no cap).
+    with ``max_tokens``, never more than that many tokens of ``model``. What answers a
+    model's tool call passes a cap (the adapters' tools and the server's retrieval loop:
+    :data:`RETRIEVE_MAX_TOKENS`, or a quarter of the window); None (the default, the
+    reference API's behaviour) gives the whole answer.
 
     With a query, a JSON array (or an object whose largest value is, possibly a few
     levels down, an array) gives the items whose compact JSON contains every query word,

@@ -1,25 +1,42 @@
 """``create_scorer``: a scorer by name, from a registry of factories.
 
-``auto`` is BM25: milliseconds per query where the MiniLM hybrid takes seconds on a CPU,
-and torch is never loaded (``tests/benchmarks/bench_scorers.py`` measures what that costs
-in ranking). Embeddings are used when asked for by name (``embedding`` or ``hybrid``);
-asking for them without the ``embeddings`` extra raises :class:`ConfigError` with the
-install hint.
+``auto`` picks the hybrid scorer when the ``embeddings`` extra and its model are present and
+falls back to BM25 otherwise, logging one warning per process. Asking for ``embedding`` or
+``hybrid`` explicitly without the extra raises :class:`ConfigError` with the install hint.
 """
 
 from __future__ import annotations
 
+import logging
+import threading
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from ..errors import ConfigError
 from .bm25 import BM25Scorer
-from .embedding import EmbeddingScorer
+from .embedding import INSTALL_HINT, EmbeddingScorer, _missing_libraries, embedding_available
 from .hybrid import HybridScorer
 
 if TYPE_CHECKING:
     from ..config import RelevanceScorerConfig
     from ._base import Scorer
+
+logger = logging.getLogger(__name__)
+
+_fallback_warned = False
+_fallback_lock = threading.Lock()
+
+
+def _warn_fallback_once(model: str) -> None:
+    global _fallback_warned
+    with _fallback_lock:
+        if _fallback_warned:
+            return
+        _fallback_warned = True
+    if _missing_libraries():
+        logger.warning("embeddings extra not installed; using BM25 (%s)", INSTALL_HINT)
+    else:
+        logger.warning("embedding model %r not found locally; using BM25", model)
 
 
 def _bm25(cfg: RelevanceScorerConfig) -> Scorer:
@@ -34,8 +51,15 @@ def _hybrid(cfg: RelevanceScorerConfig) -> Scorer:
     return HybridScorer(cfg.hybrid_alpha, bm25=_bm25(cfg), embedding=_embedding(cfg))
 
 
+def _auto(cfg: RelevanceScorerConfig) -> Scorer:
+    if embedding_available(cfg.embedding_model):
+        return _hybrid(cfg)
+    _warn_fallback_once(cfg.embedding_model)
+    return _bm25(cfg)
+
+
 _REGISTRY: dict[str, Callable[[RelevanceScorerConfig], Scorer]] = {
-    "auto": _bm25,  # fast and torch-free; embeddings only when named
+    "auto": _auto,
     "bm25": _bm25,
     "embedding": _embedding,
     "hybrid": _hybrid,

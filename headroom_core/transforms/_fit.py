@@ -167,49 +167,14 @@ def lead_with_user(messages: Sequence[Message], lay: Layout, dropped: set[int]) 
 def assemble(
     messages: Sequence[Message], lay: Layout, dropped: set[int], store: OriginalStore
 ) -> list[Message]:
-    """Head, one marker for everything dropped, then what is kept, in original order.
-
-    The marker joins the system message next to it (the last of the head, else the first
-    kept message when that is one) as a text of its own after that message's text, so a
-    fitted request never carries two system messages in a row (some providers and chat
-    templates reject that); with no system message beside it, it is a system message."""
+    """Head, one marker for everything dropped, then what is kept, in original order."""
     gone = [messages[i] for i in sorted(dropped)]
     tool_units = sum(1 for u in lay.units if u.is_tool and u.indices[0] in dropped)
     out = [messages[i] for i in lay.head]
+    if gone:
+        out.append(marker_message(gone, store, tool_units))
     start = len(lay.head)
-    kept = [messages[i] for i in range(start, len(messages)) if i not in dropped]
-    if not gone:
-        return out + kept
-    marker = marker_message(gone, store, tool_units)
-    if out and _is_system(out[-1]):
-        out[-1] = with_note(out[-1], str(marker["content"]))
-    elif kept and _is_system(kept[0]):
-        kept[0] = with_note(kept[0], str(marker["content"]), first=True)
-    else:
-        out.append(marker)
-    return out + kept
-
-
-#: Between a system message's own text and the fitter's note added to it.
-NOTE_SEPARATOR = "\n\n"
-
-
-def _is_system(message: Message) -> bool:
-    return message.get("role") in ("system", "developer")
-
-
-def with_note(message: Message, note: str, *, first: bool = False) -> Message:
-    """A copy of ``message`` with ``note`` added after its text (before it when ``first``):
-    to a string with a blank line between, to a list of content blocks as a text block."""
-    content = message.get("content")
-    if isinstance(content, list):
-        block = {"type": "text", "text": note}
-        return {**message, "content": [block, *content] if first else [*content, block]}
-    text = content if isinstance(content, str) else ""
-    if not text:
-        return {**message, "content": note}
-    joined = note + NOTE_SEPARATOR + text if first else text + NOTE_SEPARATOR + note
-    return {**message, "content": joined}
+    return out + [messages[i] for i in range(start, len(messages)) if i not in dropped]
 
 
 def budget_error(

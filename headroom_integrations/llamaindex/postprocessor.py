@@ -154,7 +154,9 @@ class HeadroomNodePostprocessor(BaseNodePostprocessor):
             self._scorer = self.scorer
             return
         try:
-            self._scorer = create_scorer(self.scorer)
+            # auto: BM25, milliseconds per query (the MiniLM hybrid costs seconds on a CPU);
+            # the embeddings only when named
+            self._scorer = create_scorer("bm25" if self.scorer == "auto" else self.scorer)
         except ConfigError as exc:  # pydantic reports it as a ValidationError (a ValueError)
             raise ConfigError(f"scorer={self.scorer!r}: {exc}") from exc
 

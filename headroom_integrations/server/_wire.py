@@ -11,7 +11,13 @@ from typing import Any, Protocol
 
 import orjson
 
-from headroom_core.ccr import RETRIEVE_TOOL_NAME, OriginalStore, retrieve, retrieve_tool_definition
+from headroom_core.ccr import (
+    RETRIEVE_MAX_TOKENS,
+    RETRIEVE_TOOL_NAME,
+    OriginalStore,
+    retrieve,
+    retrieve_tool_definition,
+)
 
 from .._client_core import CallOptions, ClientEngine, Plan, Usage
 from .._plans import plan_chat, plan_messages
@@ -27,13 +33,23 @@ class Call:
     id: str
     ref: str | None
     query: str | None
+    offset: Any = None  # as the model passed them; retrieve() checks and explains
+    limit: Any = None
 
 
 def answer(call: Call, store: OriginalStore) -> str:
     """What the tool returns for ``call`` (a message for the model, never an exception)."""
     if call.ref is None:
         return '[headroom: headroom_retrieve expects {"ref": "<16 hex characters>"}]'
-    return retrieve(call.ref, call.query, store=store)
+    # capped and paged: the answer goes into the model's context
+    return retrieve(
+        call.ref,
+        call.query,
+        store=store,
+        offset=call.offset or 0,
+        limit=call.limit,
+        max_tokens=RETRIEVE_MAX_TOKENS,
+    )
 
 
 def _call(call_id: Any, args: Any) -> Call:
@@ -49,6 +65,8 @@ def _call(call_id: Any, args: Any) -> Call:
         str(call_id),
         ref if isinstance(ref, str) else None,
         query if isinstance(query, str) and query.strip() else None,
+        args.get("offset"),
+        args.get("limit"),
     )
 
 

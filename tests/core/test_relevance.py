@@ -27,6 +27,7 @@ from headroom_core.relevance import (
     EmbeddingScorer,
     HybridScorer,
     Scorer,
+    _factory,
     create_scorer,
     embedding_available,
 )
@@ -61,6 +62,7 @@ def extra_missing(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     find_spec return None and an import fail, exactly as for an absent package."""
     for name in ("sentence_transformers", "torch"):
         monkeypatch.setitem(sys.modules, name, None)
+    monkeypatch.setattr(_factory, "_fallback_warned", False)
     yield
 
 
@@ -295,23 +297,24 @@ def test_create_bm25_from_config() -> None:
 def test_create_with_the_extra(caplog: pytest.LogCaptureFixture) -> None:
     cfg = RelevanceScorerConfig(hybrid_alpha=0.3)
     with caplog.at_level(logging.WARNING, logger="headroom_core.relevance"):
-        hybrid = create_scorer("hybrid", config=cfg)
-    assert isinstance(hybrid, HybridScorer) and hybrid.alpha == 0.3
-    assert isinstance(hybrid.embedding, EmbeddingScorer)
+        auto = create_scorer(config=cfg)
+    assert isinstance(auto, HybridScorer) and auto.alpha == 0.3
+    assert isinstance(auto.embedding, EmbeddingScorer)
     assert caplog.records == []
     assert isinstance(create_scorer("embedding"), EmbeddingScorer)
+    assert isinstance(create_scorer("hybrid"), HybridScorer)
 
 
-def test_auto_is_bm25_even_with_the_extra_and_loads_no_model(
-    caplog: pytest.LogCaptureFixture,
-) -> None:
-    # Issue 14: auto picked the MiniLM hybrid (seconds per query on a CPU); BM25 is auto now,
-    # embeddings only when named.
-    cfg = RelevanceScorerConfig(bm25_k1=1.1)
+@pytest.mark.usefixtures("extra_missing")
+def test_auto_falls_back_to_bm25_with_one_warning(caplog: pytest.LogCaptureFixture) -> None:
+    assert not embedding_available()
     with caplog.at_level(logging.WARNING, logger="headroom_core.relevance"):
-        scorers = [create_scorer(), create_scorer("auto", cfg), create_scorer(config=cfg)]
+        scorers = [create_scorer() for _ in range(3)]
     assert all(isinstance(s, BM25Scorer) for s in scorers)
-    assert scorers[1].k1 == 1.1 and caplog.records == []
+    messages = [r.getMessage() for r in caplog.records]
+    assert len(messages) == 1
+    assert "embeddings extra not installed; using BM25" in messages[0]
+    assert 'pip install "headroom-context[embeddings]"' in messages[0]
 
 
 @pytest.mark.usefixtures("extra_missing")
@@ -322,9 +325,16 @@ def test_explicit_embedding_without_the_extra_raises(name: str) -> None:
 
 
 @needs_embeddings
-def test_a_missing_model_is_named(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_auto_with_a_missing_model_says_so(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    monkeypatch.setattr(_factory, "_fallback_warned", False)
     cfg = RelevanceScorerConfig(embedding_model="/nonexistent/model")
-    assert isinstance(create_scorer(config=cfg), BM25Scorer)  # auto never looks for it
+    with caplog.at_level(logging.WARNING, logger="headroom_core.relevance"):
+        assert isinstance(create_scorer(config=cfg), BM25Scorer)
+    assert [r.getMessage() for r in caplog.records] == [
+        "embedding model '/nonexistent/model' not found locally; using BM25"
+    ]
     with pytest.raises(ConfigError, match="embedding_model '/nonexistent/model'"):
         create_scorer("hybrid", cfg)
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from headroom_core.ccr import RETRIEVE_TOOL_NAME, MemoryOriginalStore, retrieve
+from headroom_core.ccr import RETRIEVE_MAX_TOKENS, RETRIEVE_TOOL_NAME, MemoryOriginalStore, retrieve
 from headroom_core.ccr import retrieve_tool_definition as definition
 from headroom_core.tokens import count_tokens_text
 
@@ -61,7 +61,7 @@ def test_a_2000_line_log_pages_by_lines_and_the_default_cap_applies() -> None:
     text = _read(LOG)
     store = MemoryOriginalStore()
     ref = store.put(text, kind="text")
-    got = pages(ref, store)  # the default cap, RETRIEVE_MAX_TOKENS (8,000)
+    got = pages(ref, store, max_tokens=RETRIEVE_MAX_TOKENS)  # the tools' cap (8,000)
     assert all(count_tokens_text(p) <= 8_000 for p in got)
     lines = [line for p in got for line in p.split("\n")[1:]]
     assert lines == text.splitlines()
@@ -72,6 +72,7 @@ def test_limit_and_offset_pick_a_range_and_a_query_is_paged_too() -> None:
     text = _read(LOG)
     store = MemoryOriginalStore()
     ref = store.put(text, kind="text")
+    assert retrieve(ref, store=store) == text  # no cap asked for: the whole, as stored
     answer = retrieve(ref, store=store, offset=10, limit=5)
     assert answer.split("\n")[1:] == text.splitlines()[10:15]
     assert answer.split("\n", 1)[0] == (

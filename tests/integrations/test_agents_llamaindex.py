@@ -377,3 +377,20 @@ def test_6_count_tokens_and_tokenizer_are_exact() -> None:
     assert memory.tokenizer_fn("hello world") == llm.tokenizer("hello world")
     store = MemoryOriginalStore()
     assert HeadroomMemory.from_defaults(llm=HeadroomLLM(llm=llm.llm, store=store)).store is store
+
+
+# -- 8: scorer="auto" is BM25 on the per-request paths ------------------------------------------
+
+
+def test_8_auto_scorer_is_bm25_in_the_postprocessor_and_the_pipeline() -> None:
+    from headroom_core.config import HeadroomConfig, IntelligentContextConfig
+    from headroom_core.relevance import BM25Scorer
+    from headroom_core.transforms import IntelligentContextManager, build_transforms
+    from headroom_integrations.llamaindex import HeadroomNodePostprocessor
+
+    # Before: the MiniLM hybrid whenever the embeddings extra was installed (seconds a query).
+    assert isinstance(HeadroomNodePostprocessor()._scorer, BM25Scorer)
+    assert isinstance(HeadroomNodePostprocessor(scorer="auto")._scorer, BM25Scorer)
+    config = HeadroomConfig(intelligent_context=IntelligentContextConfig(enabled=True))
+    (manager,) = [t for t in build_transforms(config) if isinstance(t, IntelligentContextManager)]
+    assert manager.scorer.embedder is None
