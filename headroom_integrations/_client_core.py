@@ -30,11 +30,13 @@ import json
 import logging
 import time
 from collections.abc import Mapping, Sequence
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from functools import cache
 from typing import Any, Protocol
 
 from headroom_core.boundary import fail_open
+from headroom_core.ccr import OriginalStore, use_store
 from headroom_core.config import (
     MODES,
     CacheAlignerConfig,
@@ -183,10 +185,16 @@ class ClientEngine:
     """Prepares and records provider calls for one ``HeadroomClient``."""
 
     def __init__(
-        self, config: HeadroomConfig, provider: str, sink: MetricsSink, source: str = "client"
+        self,
+        config: HeadroomConfig,
+        provider: str,
+        sink: MetricsSink,
+        source: str = "client",
+        originals: OriginalStore | None = None,
     ) -> None:
         self.config = config
         self.source = source
+        self.originals = originals  # None: the core's default store of originals
         cls = AnthropicProvider if provider == "anthropic" else OpenAIProvider
         self.provider = cls(model_context_limits=config.model_context_limits)
         self.sink = sink
@@ -264,14 +272,16 @@ class ClientEngine:
         """Optimize-mode compression; the tool definitions' tokens come off the window."""
         config = self.call_config(options, reply_tokens)
         window = self.provider.get_context_limit(model)
-        return compress(
-            messages,
-            model=model,
-            query=options.query,
-            config=config,
-            mode="optimize",
-            max_tokens=max(window - tools_tokens, 0),
-        )
+        scope = use_store(self.originals) if self.originals is not None else nullcontext()
+        with scope:
+            return compress(
+                messages,
+                model=model,
+                query=options.query,
+                config=config,
+                mode="optimize",
+                max_tokens=max(window - tools_tokens, 0),
+            )
 
     def call_config(self, options: CallOptions, reply_tokens: int | None) -> HeadroomConfig:
         """The client's config with this call's overrides. The output buffer is, in order:

@@ -115,11 +115,17 @@ def count_tools(tools: Sequence[Any] | None, model: str) -> int:
 
 def window_for(model: str, config: HeadroomConfig | None, max_tokens: int | None) -> int:
     """The window a request is fitted to: ``max_tokens``, else the model's context limit
-    (``config.model_context_limits`` first)."""
-    if max_tokens is not None:
-        return max_tokens
-    limits = (config or HeadroomConfig()).model_context_limits
-    return provider_for_model(model).__class__(model_context_limits=limits).get_context_limit(model)
+    (``config.model_context_limits`` first); ``RollingWindowConfig.max_tokens`` caps it when
+    that fitter is in force, as in ``compress``."""
+    config = config or HeadroomConfig()
+    window = max_tokens
+    if window is None:
+        provider = provider_for_model(model).__class__(
+            model_context_limits=config.model_context_limits
+        )
+        window = provider.get_context_limit(model)
+    cap = config.rolling_window.max_tokens if config.fitter == "rolling_window" else None
+    return window if cap is None else min(window, cap)
 
 
 def _buffer(config: HeadroomConfig) -> int:
@@ -217,7 +223,11 @@ def compress_framework_messages(
             )
 
         try:
-            result = run(config)
+            # Optimize: compress once, then fit that; the same result as one compress(), and
+            # the fallback below reuses the compression instead of redoing it.
+            pre = result = run(config if mode != "optimize" else _unfitted(config), fit=False)
+            if mode == "optimize":
+                result = _joined(pre, run(_fit_only(config), pre.messages), ())
         except BudgetError as error:
             if on_budget == "raise":
                 raise
@@ -231,7 +241,7 @@ def compress_framework_messages(
                     protected_tokens=tools_tokens,
                     budget_tokens=full - _buffer(config),
                 )
-            result, fallback = _fit_anyway(run, config, window, model, first, failures)
+            result, fallback = _fit_anyway(run, pre, config, window, model, first, failures)
         out = from_neutral(result.messages) if result.mode == "optimize" else None
     if outcome.failed:
         return AdapterCompression(None, 0, 0, (), mode, tuple(failures), tools_tokens)
@@ -249,15 +259,16 @@ def compress_framework_messages(
 
 def _fit_anyway(
     run: Callable[..., CompressResult],
+    pre: CompressResult,
     config: HeadroomConfig,
     window: int,
     model: str,
     first: BudgetError,
     failures: list[str],
 ) -> tuple[CompressResult, str]:
-    """What to send when the fitter raised: tool outputs capped, then fitted with the
-    config's settings or the hardest cut; else compressed and capped, unfitted."""
-    pre = run(_unfitted(config), fit=False)
+    """What to send when the fitter raised on ``pre`` (the request compressed, unfitted):
+    tool outputs capped, then fitted with the config's settings or the hardest cut; else
+    compressed and capped, unfitted."""
     cap = max(_RETRIEVE_MIN, (window - _buffer(config)) // _RETRIEVE_SHARE)
     keep = frozenset(config.smart_crusher.never_compress_tools) - {RETRIEVE_TOOL_NAME}
     count = get_tokenizer(model).count_text

@@ -36,6 +36,7 @@ from datetime import datetime
 from types import TracebackType
 from typing import Any
 
+from headroom_core.ccr import OriginalStore, resolve_store
 from headroom_core.config import (
     CacheAlignerConfig,
     HeadroomConfig,
@@ -69,6 +70,7 @@ class HeadroomClient:
         rolling_window_config: RollingWindowConfig | None = None,
         model_context_limits: dict[str, int] | None = None,
         config: HeadroomConfig | None = None,
+        originals: OriginalStore | str | None = None,
     ) -> None:
         """
         Args:
@@ -82,6 +84,8 @@ class HeadroomClient:
             smart_crusher_config, cache_aligner_config, rolling_window_config,
                 model_context_limits: Override those parts of ``config``.
             config: A whole ``HeadroomConfig`` (intelligent context, relevance, ...).
+            originals: Where lossy cuts keep their originals, a store or its URL
+                (``sqlite:///originals.db`` survives restarts); None: the core's default.
         """
         if default_mode not in CLIENT_MODES:
             raise ConfigError(
@@ -104,7 +108,8 @@ class HeadroomClient:
         self.store_url = store_url or DEFAULT_STORE
         self._sink = MetricsSink(self.store_url, None, "HeadroomClient")
         self._owns_sink = True
-        self.engine = ClientEngine(self.config, self.provider, self._sink)
+        self.originals = None if originals is None else resolve_store(originals)
+        self.engine = ClientEngine(self.config, self.provider, self._sink, originals=self.originals)
         self._surface = self._build_surface()
 
     def _build_surface(self) -> Any:

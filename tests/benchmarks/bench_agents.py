@@ -139,12 +139,17 @@ def main() -> None:
             _row(f"no adapter, + {len(bfcl)} BFCL schemas", None, base_bfcl, base_bfcl, Counter())
         )
     for window in windows:
-        for label, policy, extra, reference in (
-            ('on_budget="raise" (before)', "raise", [], base),
-            ('default (on_budget="fit")', "fit", [], base),
-            *([(f"default, + {len(bfcl)} BFCL schemas", "fit", bfcl, base_bfcl)] if bfcl else []),
+        for label, policy, extra, reference, in_state in (
+            ('on_budget="raise" (before)', "raise", [], base, False),
+            ('default (on_budget="fit")', "fit", [], base, False),
+            ("default, compress_tool_results=True", "fit", [], base, True),
+            *(
+                [(f"default, + {len(bfcl)} BFCL schemas", "fit", bfcl, base_bfcl, False)]
+                if bfcl
+                else []
+            ),
         ):
-            turns, seen = best_of(args.repeats, window, policy, extra)
+            turns, seen = best_of(args.repeats, window, policy, extra, in_state)
             rows.append(_row(label, window, turns, reference, seen))
     _print(rows, args.markdown)
 

@@ -41,6 +41,7 @@ from headroom_core import validate_pairing
 from headroom_core.ccr import (
     RETRIEVE_TOOL_NAME,
     MemoryOriginalStore,
+    SQLiteOriginalStore,
     get_default_store,
     set_default_store,
 )
@@ -376,3 +377,39 @@ def test_8_headroom_integrations_ships_py_typed() -> None:
     assert (package / "py.typed").exists()
     pyproject = (package.parent / "pyproject.toml").read_text("utf-8")
     assert 'headroom_integrations = ["py.typed"]' in pyproject
+
+
+# -- 5, the provider-client wrapper too: originals= -------------------------------------------
+
+
+def test_5_the_client_keeps_originals_where_it_is_told(
+    tmp_path: Path, fresh_default_store: MemoryOriginalStore
+) -> None:
+    openai = pytest.importorskip("openai")
+    from headroom_core.ccr import retrieve
+
+    from .provider_server import ProviderServer
+
+    url = f"sqlite:///{tmp_path / 'originals.db'}"
+    projects = PROJECTS.read_text("utf-8")
+    call = {
+        "id": "c1",
+        "type": "function",
+        "function": {"name": "list_projects", "arguments": "{}"},
+    }
+    messages = [
+        {"role": "user", "content": "Which project has the key HADOOP?"},
+        {"role": "assistant", "content": None, "tool_calls": [call]},
+        {"role": "tool", "tool_call_id": "c1", "content": projects},
+    ]
+    with ProviderServer() as server:
+        raw = openai.OpenAI(api_key="test", base_url=server.openai_base_url, max_retries=0)
+        client = headroom_integrations.HeadroomClient(
+            raw, default_mode="optimize", store_url="memory://", originals=url
+        )
+        client.chat.completions.create(model="gpt-4o", messages=messages)
+        sent = server.last_body["messages"][-1]["content"]
+    (ref, *_) = refs_in([ToolMessage(sent, tool_call_id="c1")])
+    assert len(fresh_default_store) == 0  # nothing went to the process default
+    with SQLiteOriginalStore(str(tmp_path / "originals.db")) as store:
+        assert json.loads(retrieve(ref, store=store)) == json.loads(projects)
