@@ -165,16 +165,17 @@ def test_audit_mode_sends_the_messages_unchanged() -> None:
 
 
 def test_budget_error_only_when_asked_for() -> None:
-    # 4,500 - 4,000 output buffer = 500 tokens: the compressed tool output alone is more.
+    # 4,020 - 4,000 output buffer = 20 tokens: the system prompt and the question alone are
+    # more (a tool output may be cut to fit; text never is).
     inner = fake(["never"])
     with pytest.raises(BudgetError):
-        HeadroomChatModel(llm=inner, max_tokens=4_500, on_budget="raise").invoke(history())
+        HeadroomChatModel(llm=inner, max_tokens=4_020, on_budget="raise").invoke(history())
     assert inner.received == []
 
 
-def test_a_request_over_the_window_is_fitted_with_the_hardest_cut() -> None:
-    # Issue 14, item 1: the default never fails the call for the window. The tool unit the
-    # fitter protects goes behind the fitter's note, retrievable by its ref.
+def test_a_request_over_the_window_is_fitted_by_default() -> None:
+    # Issue 14, item 1: the default never fails the call for the window: the tool output is
+    # cut (by the core's fitter, or the adapters' cap) or its unit dropped behind a ref.
     inner = fake(["ok"])
     recorder = Recorder()
     answer = HeadroomChatModel(llm=inner, max_tokens=4_500).invoke(
@@ -184,9 +185,23 @@ def test_a_request_over_the_window_is_fitted_with_the_hardest_cut() -> None:
     (sent,) = inner.received
     validate_pairing(to_neutral(sent))
     assert count_tokens_messages(to_neutral(sent)) <= 500
-    assert "ref=" in str(sent[0].content) and not any(isinstance(m, ToolMessage) for m in sent)
+    assert "ref=" in json.dumps([str(m.content) for m in sent])  # what was cut is retrievable
     ((_, data, _),) = recorder.events
-    assert data["fallback"] == "hardest_cut" and data["failures"] == []
+    assert data["fallback"] in (None, "capped", "hardest_cut") and data["failures"] == []
+
+
+def test_text_alone_over_the_window_is_sent_with_the_failure_reported() -> None:
+    # The system prompt and the question alone are over the budget: nothing we may cut makes
+    # the request fit, so it goes out compressed and unfitted; the provider decides.
+    inner = fake(["ok"])
+    recorder = Recorder()
+    answer = HeadroomChatModel(llm=inner, max_tokens=4_020).invoke(
+        history(), {"callbacks": [recorder]}
+    )
+    assert answer.content == "ok" and len(inner.received) == 1
+    ((_, data, _),) = recorder.events
+    assert data["fallback"] == "over_budget"
+    assert data["failures"] and data["failures"][-1].startswith("budget: BudgetError: ")
 
 
 def test_retrieved_original_is_never_compressed_again() -> None:

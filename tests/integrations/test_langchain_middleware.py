@@ -260,16 +260,18 @@ def test_retrieval_tool_can_be_left_out() -> None:
 
 
 def test_budget_error_propagates_out_of_the_agent_when_asked_for() -> None:
-    # 4,500 - 4,000 output buffer = 500 tokens: the compressed tool output alone is more.
+    # 4,030 - 4,000 output buffer = 30 tokens: the system prompt and the question alone are
+    # more (a tool output would be cut to fit, text never is).
     model = ScriptedToolModel(script=[call("list_statuses", {}, "call_1"), AIMessage("never")])
     agent = create_agent(
         model,
         tools=[list_statuses],
-        middleware=[HeadroomMiddleware(max_tokens=4_500, on_budget="raise")],
+        system_prompt=SYSTEM,
+        middleware=[HeadroomMiddleware(max_tokens=4_030, on_budget="raise")],
     )
     with pytest.raises(BudgetError):
-        agent.invoke({"messages": [HumanMessage("Which statuses are done?")]})
-    assert len(model.received) == 1  # the first, small request fitted; the second did not
+        agent.invoke({"messages": [HumanMessage("Which statuses are done? " * 5)]})
+    assert model.received == []
 
 
 # -- real conversations ------------------------------------------------------------------------
