@@ -201,47 +201,22 @@ def compress_framework_messages(
     but BudgetError with ``on_budget="raise"``."""
     failures: list[str] = []
     fallback: str | None = None
-    config = config or HeadroomConfig()
+    job = _Job(model, query, config or HeadroomConfig(), mode, max_tokens, tools_tokens)
     scope: AbstractContextManager[Any] = use_store(store) if store is not None else nullcontext()
     with scope, fail_open("compression", failures) as outcome:
         messages = to_neutral()
-        window = None
-        if mode == "optimize" and (tools_tokens or max_tokens is not None):
-            window = max(0, window_for(model, config, max_tokens) - tools_tokens)
-
-        def run(
-            settings: HeadroomConfig, given: Sequence[Message] = messages, fit: bool = True
-        ) -> CompressResult:
-            # fit=False: compression only (no window: an unfitted pass never raises for it)
-            return compress(
-                given,
-                model=model,
-                query=query,
-                config=settings,
-                mode=mode,
-                max_tokens=window if fit else None,
-            )
-
-        try:
-            # Optimize: compress once, then fit that; the same result as one compress(), and
-            # the fallback below reuses the compression instead of redoing it.
-            pre = result = run(config if mode != "optimize" else _unfitted(config), fit=False)
-            if mode == "optimize":
-                result = _joined(pre, run(_fit_only(config), pre.messages), ())
-        except BudgetError as error:
-            if on_budget == "raise":
-                raise
-            first = error
-            full = window_for(model, config, max_tokens)
-            window = max(0, full - tools_tokens)
-            if window <= _buffer(config):  # the tool definitions alone fill the window
-                first = BudgetError(
-                    f"the tool definitions ({tools_tokens} tokens) leave no room in the "
-                    f"{full}-token window ({_buffer(config)} output buffer)",
-                    protected_tokens=tools_tokens,
-                    budget_tokens=full - _buffer(config),
-                )
-            result, fallback = _fit_anyway(run, pre, config, window, model, first, failures)
+        # Optimize: compress once, then fit that; the same result as one compress(), and the
+        # fallback reuses the compression instead of redoing it.
+        pre = result = job.run(
+            messages, job.config if mode != "optimize" else _unfitted(job.config)
+        )
+        if mode == "optimize":
+            try:
+                result = _joined(pre, job.run(pre.messages, _fit_only(job.config), fit=True), ())
+            except BudgetError as error:
+                if on_budget == "raise":
+                    raise
+                result, fallback = _fit_anyway(job, pre, job.budget_error(error), failures)
         out = from_neutral(result.messages) if result.mode == "optimize" else None
     if outcome.failed:
         return AdapterCompression(None, 0, 0, (), mode, tuple(failures), tools_tokens)
@@ -257,26 +232,67 @@ def compress_framework_messages(
     )
 
 
+@dataclass(frozen=True, slots=True)
+class _Job:
+    """One adapter call's settings: how to run the core on its messages."""
+
+    model: str
+    query: str | None
+    config: HeadroomConfig
+    mode: Mode
+    max_tokens: int | None
+    tools_tokens: int
+
+    @property
+    def window(self) -> int:
+        """What the messages may take: the window minus the tool definitions."""
+        return max(0, window_for(self.model, self.config, self.max_tokens) - self.tools_tokens)
+
+    def run(
+        self, messages: Sequence[Message], settings: HeadroomConfig, *, fit: bool = False
+    ) -> CompressResult:
+        """``compress`` with ``settings``; ``fit``: into :attr:`window` when the caller set a
+        window or tools take part of it (else the core's own default, the model's limit);
+        not ``fit``: no window, so an unfitted pass never raises for one."""
+        explicit = self.max_tokens is not None or self.tools_tokens > 0
+        return compress(
+            messages,
+            model=self.model,
+            query=self.query,
+            config=settings,
+            mode=self.mode,
+            max_tokens=self.window if fit and explicit else None,
+        )
+
+    def budget_error(self, error: BudgetError) -> BudgetError:
+        """``error``, or the plain reason when the tool definitions alone fill the window."""
+        buffer = _buffer(self.config)
+        if self.window > buffer:
+            return error
+        full = window_for(self.model, self.config, self.max_tokens)
+        return BudgetError(
+            f"the tool definitions ({self.tools_tokens} tokens) leave no room in the "
+            f"{full}-token window ({buffer} output buffer)",
+            protected_tokens=self.tools_tokens,
+            budget_tokens=full - buffer,
+        )
+
+
 def _fit_anyway(
-    run: Callable[..., CompressResult],
-    pre: CompressResult,
-    config: HeadroomConfig,
-    window: int,
-    model: str,
-    first: BudgetError,
-    failures: list[str],
+    job: _Job, pre: CompressResult, first: BudgetError, failures: list[str]
 ) -> tuple[CompressResult, str]:
     """What to send when the fitter raised on ``pre`` (the request compressed, unfitted):
     tool outputs capped, then fitted with the config's settings or the hardest cut; else
     compressed and capped, unfitted."""
-    cap = max(_RETRIEVE_MIN, (window - _buffer(config)) // _RETRIEVE_SHARE)
+    config = job.config
+    cap = max(_RETRIEVE_MIN, (job.window - _buffer(config)) // _RETRIEVE_SHARE)
     keep = frozenset(config.smart_crusher.never_compress_tools) - {RETRIEVE_TOOL_NAME}
-    count = get_tokenizer(model).count_text
+    count = get_tokenizer(job.model).count_text
     capped, cut = cap_tool_outputs(pre.messages, cap, count, skip_tools=keep)
     label = (f"tool_output_cap:{cut}",) if cut else ()
     for settings, fallback in ((config, "capped"), (hardest_cut(config), "hardest_cut")):
         try:
-            fitted = run(_fit_only(settings), capped)
+            fitted = job.run(capped, _fit_only(settings), fit=True)
         except BudgetError:
             continue
         return _joined(pre, fitted, label), fallback
@@ -286,9 +302,8 @@ def _fit_anyway(
         "sending it compressed but unfitted, the provider decides",
         first,
     )
-    over = CompressResult(
-        capped, pre.tokens_before, count_tokens_messages(capped, model=model), (), pre.mode
-    )
+    tokens = count_tokens_messages(capped, model=job.model)
+    over = CompressResult(capped, pre.tokens_before, tokens, (), pre.mode)
     return _joined(pre, over, label), "over_budget"
 
 
