@@ -174,7 +174,7 @@ def test_installed_entry_point_runs(tmp_path: Path) -> None:
         cwd=tmp_path,
     )
     assert out.returncode == 0, out.stderr
-    assert "saved" in out.stdout
+    assert "would save" in out.stdout and "13,835" in out.stdout
 
 
 # --- headroom report ---------------------------------------------------------------------
