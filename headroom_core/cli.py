@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-import sys
+import os
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -12,7 +12,7 @@ import click
 from rich.console import Console
 from rich.table import Table
 
-from ._cli_input import Payload, example_history, parse_payload
+from ._cli_input import DEFAULT_MAX_INPUT_MB, Payload, example_history, parse_payload, read_input
 from ._store_url import DEFAULT_METRICS_URL
 from .config import HeadroomConfig
 from .errors import BudgetError, HeadroomError
@@ -31,17 +31,26 @@ class BadInput(click.ClickException):
     exit_code = 2
 
 
-def _load(file: str | None, as_kind: str) -> Payload:
+def _load(file: str | None, as_kind: str, max_mb: float) -> Payload:
     if file is None:
         return Payload("messages", example_history())
     try:
-        text = sys.stdin.read() if file == "-" else Path(file).read_text("utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise BadInput(f"{file}: cannot read: {exc}") from None
-    try:
-        return parse_payload(text, as_kind=as_kind)
+        return parse_payload(read_input(file, max_mb), as_kind=as_kind)
     except HeadroomError as exc:
         raise BadInput(f"{file}: {exc}") from None
+
+
+def _open_store(store_url: str) -> Any:
+    """The metrics store, opened before any work (a bad URL or an unwritable file is one
+    line and exit 2, not a traceback after the results); None for ''."""
+    if not store_url:
+        return None
+    from .metrics import open_store
+
+    try:
+        return open_store(store_url)
+    except (HeadroomError, OSError) as exc:
+        raise BadInput(f"--store {store_url!r}: {exc}") from None
 
 
 def _label(file: str | None) -> str:
@@ -70,11 +79,11 @@ def _table(title: str, result: CompressResult, waste: WasteSignals | None, model
 
 
 def _record(
-    store_url: str | None, result: CompressResult, model: str, mode: str, waste: WasteSignals | None
+    store: Any, result: CompressResult, model: str, mode: str, waste: WasteSignals | None
 ) -> str | None:
-    if not store_url:
+    if store is None:
         return None
-    from .metrics import RequestMetrics, open_store
+    from .metrics import RequestMetrics
 
     metrics = RequestMetrics.new(
         model=model,
@@ -87,8 +96,11 @@ def _record(
         waste_signals=waste.to_dict() if waste else {},
         source="cli",
     )
-    with open_store(store_url) as store:
-        store.record(metrics)
+    try:
+        with store:
+            store.record(metrics)
+    except (HeadroomError, OSError) as exc:
+        raise BadInput(f"cannot record metrics: {exc}") from None
     return metrics.request_id
 
 
@@ -109,6 +121,13 @@ _common = [
         default=DEFAULT_STORE,
         show_default=True,
         help="Metrics store URL; '' to record nothing.",
+    ),
+    click.option(
+        "--max-input-mb",
+        type=click.FloatRange(min=0, min_open=True),
+        default=lambda: float(os.environ.get("HEADROOM_MAX_INPUT_MB", DEFAULT_MAX_INPUT_MB)),
+        show_default=f"{DEFAULT_MAX_INPUT_MB:g}, or HEADROOM_MAX_INPUT_MB",
+        help="The largest FILE to read, in MB (checked before reading).",
     ),
 ]
 
@@ -185,13 +204,19 @@ def main() -> None:
 @main.command("simulate")
 @_with_common
 def simulate_cmd(
-    file: str | None, model: str | None, query: str | None, as_kind: str, store_url: str
+    file: str | None,
+    model: str | None,
+    query: str | None,
+    as_kind: str,
+    store_url: str,
+    max_input_mb: float,
 ) -> None:
     """Show what compression would save, changing nothing.
 
     The record it writes is marked ``mode="simulate"``: summaries and reports count it as a
     request, never in tokens sent or saved (nothing was sent)."""
-    payload = _load(file, as_kind)
+    payload = _load(file, as_kind, max_input_mb)
+    store = _open_store(store_url)
     model = model or payload.model or "gpt-4o"
     try:
         sim = simulate(payload.messages, model=model, query=query, config=HeadroomConfig())
@@ -207,7 +232,7 @@ def simulate_cmd(
         sim.failures,
     )
     Console().print(_table(f"headroom simulate: {_label(file)}", result, sim.waste_signals, model))
-    _record(store_url, result, model, "simulate", sim.waste_signals)
+    _record(store, result, model, "simulate", sim.waste_signals)
 
 
 @main.command("compress")
@@ -215,7 +240,7 @@ def simulate_cmd(
 @click.option(
     "-o",
     "--output",
-    type=click.Path(dir_okay=False, writable=True),
+    type=click.Path(dir_okay=False),
     default=None,
     help="Where to write the compressed input (default: stdout).",
 )
@@ -225,10 +250,12 @@ def compress_cmd(
     query: str | None,
     as_kind: str,
     store_url: str,
+    max_input_mb: float,
     output: str | None,
 ) -> None:
     """Compress FILE and write it back in the same form."""
-    payload = _load(file, as_kind)
+    payload = _load(file, as_kind, max_input_mb)
+    store = _open_store(store_url)
     model = model or payload.model or "gpt-4o"
     try:
         result = compress(payload.messages, model=model, query=query, mode="optimize")
@@ -241,13 +268,16 @@ def compress_cmd(
         else json.dumps(rendered, ensure_ascii=False, indent=1)
     )
     if output:
-        Path(output).write_text(text, "utf-8")
+        try:
+            Path(output).write_text(text, "utf-8")
+        except OSError as exc:
+            raise BadInput(f"{output}: cannot write: {exc.strerror or exc}") from None
     else:
         click.echo(text)
     Console(stderr=output is None).print(
         _table(f"headroom compress: {_label(file)}", result, None, model)
     )
-    _record(store_url, result, model, "optimize", None)
+    _record(store, result, model, "optimize", None)
 
 
 _SINCE_FORMATS = ["%Y-%m-%d", "%Y-%m-%dT%H:%M", "%Y-%m-%dT%H:%M:%S"]

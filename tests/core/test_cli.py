@@ -133,7 +133,43 @@ def test_raw_tool_output(runner: CliRunner, tmp_path: Path) -> None:
     [
         ("not json at all", "not JSON (Expecting value at line 1 column 1)"),
         ('[{"role": "robot", "content": "x"}]', "messages[0] has unknown role 'robot'"),
-        ('{"messages": "nope"}', None),
+        (
+            '{"messages": "nope"}',
+            "has a 'messages' field that is not a list of chat messages (each with a 'role'); "
+            "to compress this JSON as a tool's output, use --as tool-output",
+        ),
+        (
+            '[{"role": "user", "content": 42}]',
+            "messages[0].content must be a string, a list of parts or null, got int",
+        ),
+        (
+            '[{"role": "user", "content": true}]',
+            "messages[0].content must be a string, a list of parts or null, got bool",
+        ),
+        (
+            '[{"role": "assistant", "tool_calls": "c1"}]',
+            "messages[0].tool_calls must be a list, got str",
+        ),
+        (
+            '[{"role": "assistant", "tool_calls": [{"id": "c", "function": "f"}]}]',
+            "messages[0].tool_calls[0].function must be a dict, got str",
+        ),
+        (
+            '[{"role": "tool", "tool_call_id": ["c"], "content": "x"}]',
+            "messages[0].tool_call_id must be a string, got list",
+        ),
+        (
+            '{"messages": [{"role": "assistant", "content": [{"type": "tool_use", "name": "t", "input": {}}]}], "system": "s"}',
+            "messages[0].content[0]: a tool_use block needs 'id'",
+        ),
+        (
+            '"\\ud800 alone"',
+            "the JSON holds a lone surrogate ('\\ud800'), which is not valid UTF-8 and no API accepts",
+        ),
+        (
+            "[" * 100_000 + "]" * 100_000,
+            "JSON nested too deeply to read; use --as tool-output to compress it as text",
+        ),
     ],
 )
 def test_bad_input_is_one_clear_line_and_exit_2(
@@ -142,10 +178,7 @@ def test_bad_input_is_one_clear_line_and_exit_2(
     src = tmp_path / "bad.json"
     src.write_text(content)
     result = runner.invoke(main, ["simulate", str(src), "--store", ""])
-    if message is None:  # a dict without a messages list is a raw JSON tool output, not an error
-        assert result.exit_code == 0
-        return
-    assert result.exit_code == 2
+    assert result.exit_code == 2, result.output
     lines = [line for line in result.output.splitlines() if line.strip()]
     assert lines == [
         f"Error: {src}: {message}"
@@ -155,6 +188,53 @@ def test_bad_input_is_one_clear_line_and_exit_2(
             else ""
         )
     ]
+
+
+def test_an_input_over_the_size_limit_is_refused_before_reading(
+    runner: CliRunner, tmp_path: Path
+) -> None:
+    src = tmp_path / "big.json"
+    src.write_text("[" + " " * 3_000_000 + "]")
+    result = runner.invoke(main, ["simulate", str(src), "--store", "", "--max-input-mb", "1"])
+    assert result.exit_code == 2
+    assert result.output.strip() == (
+        f"Error: {src}: input is 3.0 MB, over the limit of 1 MB "
+        "(--max-input-mb or HEADROOM_MAX_INPUT_MB raises it)"
+    )
+    piped = runner.invoke(
+        main, ["simulate", "-", "--store", "", "--max-input-mb", "1"], input="x" * 2_000_000
+    )
+    assert piped.exit_code == 2 and "Error: -: input is over the limit of 1 MB" in piped.output
+    env = runner.invoke(
+        main, ["simulate", str(src), "--store", ""], env={"HEADROOM_MAX_INPUT_MB": "2"}
+    )
+    assert env.exit_code == 2 and "over the limit of 2 MB" in env.output
+
+
+def test_a_fifo_with_no_writer_does_not_hang(runner: CliRunner, tmp_path: Path) -> None:
+    import os
+
+    from headroom_core._cli_input import read_input
+    from headroom_core.errors import InputError
+
+    fifo = tmp_path / "in.fifo"
+    os.mkfifo(fifo)
+    with pytest.raises(InputError, match="nothing arrived on the FIFO .* within 0.2 s"):
+        read_input(str(fifo), 1.0, fifo_wait_s=0.2)
+
+
+def test_unwritable_output_or_store_is_one_line_exit_2(runner: CliRunner, tmp_path: Path) -> None:
+    blocker = tmp_path / "not-a-dir"
+    blocker.write_text("a file")
+    out = runner.invoke(main, ["compress", "--store", "", "-o", str(blocker / "out.json")])
+    assert out.exit_code == 2
+    assert [line for line in out.output.splitlines() if line.strip()] == [
+        f"Error: {blocker / 'out.json'}: cannot write: Not a directory"
+    ]
+    store = runner.invoke(main, ["simulate", "--store", f"sqlite:///{blocker}/m.db"])
+    assert store.exit_code == 2
+    lines = [line for line in store.output.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith(f"Error: --store 'sqlite:///{blocker}/m.db'")
 
 
 def test_missing_file(runner: CliRunner, tmp_path: Path) -> None:
