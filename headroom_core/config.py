@@ -185,6 +185,50 @@ class RollingWindowConfig(_Config):
         return value
 
 
+class CompactionConfig(_Config):
+    """When a growing session is rewritten (a *compaction point*), and how far a fit cuts.
+
+    Between compaction points every request is a byte-for-byte extension of the previous
+    one, so the provider's prompt cache holds all of it. At a compaction point superseded
+    tool outputs (a read of a file edited since, a command run again, an old todo list)
+    become one-line pointers with a ref. A compaction is made when the tokens it saves on
+    each of ``horizon_requests`` later requests, read from the cache, outweigh the one-time
+    cost of writing the rewritten part to the cache again (priced from the model table), and
+    it saves at least ``min_saving_tokens``; or when the request no longer fits its window.
+    """
+
+    enabled: bool = Field(
+        True, description="Collapse superseded tool outputs at compaction points."
+    )
+    horizon_requests: int = Field(
+        12,
+        ge=0,
+        description="Later requests a compaction's saving is counted over when weighing it "
+        "against the cache write it causes.",
+    )
+    min_saving_tokens: int = Field(
+        4000, ge=0, description="A voluntary compaction must save at least this many tokens."
+    )
+    min_output_tokens: int = Field(
+        300,
+        ge=60,
+        description="When a request must be cut to fit, tool outputs are cut down to this "
+        "many tokens before whole turns are dropped.",
+    )
+    cached_price_ratio: float | None = Field(
+        None,
+        ge=0,
+        le=1,
+        description="Price of a cached input token / an uncached one (None: the model table).",
+    )
+    write_price_ratio: float | None = Field(
+        None,
+        ge=0,
+        description="Price of an input token written to the cache / an uncached one "
+        "(None: the provider's, 1.25 for Anthropic, 1.0 for OpenAI).",
+    )
+
+
 class ScoringWeights(_Config):
     recency: float = Field(0.20, ge=0)
     semantic_similarity: float = Field(0.20, ge=0)
@@ -270,6 +314,7 @@ class HeadroomConfig(_Config):
     rolling_window: RollingWindowConfig = Field(default_factory=RollingWindowConfig)
     intelligent_context: IntelligentContextConfig = Field(default_factory=IntelligentContextConfig)
     relevance: RelevanceScorerConfig = Field(default_factory=RelevanceScorerConfig)
+    compaction: CompactionConfig = Field(default_factory=CompactionConfig)
     model_context_limits: dict[str, int] = Field(
         default_factory=dict, description="Override context windows by model name."
     )

@@ -67,6 +67,7 @@ class TransformPipeline:
             explicit_query=query is not None,
             max_tokens=max_tokens,
             prefix=tuple(prefix),
+            original=current,
         )
         tokens_before = ctx.tokenizer.count_messages(current)
         tokens = tokens_before

@@ -51,6 +51,8 @@ def lookup_model(provider: str, model: str) -> ModelInfo | None:
 
 class _Provider:
     name = ""
+    #: What writing a token to the prompt cache costs, as a multiple of the input price.
+    cache_write_multiplier = 1.0
 
     def __init__(self, *, model_context_limits: Mapping[str, int] | None = None) -> None:
         limits = dict(model_context_limits or {})
@@ -100,6 +102,8 @@ class AnthropicProvider(_Provider):
     endpoint instead."""
 
     name = "anthropic"
+    # Anthropic bills 5-minute cache writes at 1.25x the input price (its pricing page).
+    cache_write_multiplier = 1.25
 
     def __init__(
         self, client: Any = None, *, model_context_limits: Mapping[str, int] | None = None

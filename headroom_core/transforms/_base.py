@@ -44,6 +44,9 @@ class TransformContext:
     #: Messages before the ones transformed, sent unchanged (``compress(frozen_message_count=)``):
     #: read for relevance queries only, never rewritten.
     prefix: tuple[Message, ...] = ()
+    #: The messages as the caller gave them (same length and order as the pipeline's input):
+    #: what a fitter stores under the ref of an output it collapses or cuts.
+    original: Sequence[Message] | None = None
 
     def record(self, label: str) -> None:
         self.applied.append(label)

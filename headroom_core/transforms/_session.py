@@ -1,0 +1,137 @@
+"""What both context fitters run: plan the compaction points of a history, render the plan.
+
+:func:`compact` is the whole step; :func:`settings_for` reads the fitter's config, the
+compaction config and the model's cache prices into :class:`~._compaction.Settings`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
+
+from ..billing import CacheRates, rates_for_model
+from ._compaction import Compactor, DropOrder, Plan, Settings, oldest_first
+from ._fit import protection
+from ._render import Renderer
+
+if TYPE_CHECKING:
+    from ..ccr import OriginalStore
+    from ..config import (
+        CompactionConfig,
+        IntelligentContextConfig,
+        RollingWindowConfig,
+        SmartCrusherConfig,
+    )
+    from ..messages import Message
+    from ..tokens import Tokenizer
+    from ._base import TransformContext
+
+
+def rates(model: str, config: CompactionConfig) -> CacheRates:
+    base = rates_for_model(model)
+    cached = base.cached if config.cached_price_ratio is None else config.cached_price_ratio
+    write = base.write if config.write_price_ratio is None else config.write_price_ratio
+    return CacheRates(base.name, cached, write, base.min_prefix_tokens)
+
+
+def settings_for(
+    fitter: RollingWindowConfig | IntelligentContextConfig,
+    compaction: CompactionConfig,
+    model: str,
+    window: int | None,
+    *,
+    pin_task: bool = True,
+) -> Settings:
+    keep = protection(fitter)
+    return Settings(
+        budget=None if window is None else window - keep.output_buffer_tokens,
+        quantum=keep.cut_quantum,
+        rates=rates(model, compaction),
+        horizon=compaction.horizon_requests,
+        min_saving=compaction.min_saving_tokens,
+        collapse=compaction.enabled,
+        floor=compaction.min_output_tokens,
+        keep=keep,
+        pin_task=pin_task,
+        window=window,
+    )
+
+
+def fit_in_context(
+    messages: list[Message],
+    ctx: TransformContext,
+    fitter: RollingWindowConfig | IntelligentContextConfig,
+    store: OriginalStore,
+    name: str,
+    *,
+    drop_order: DropOrder = oldest_first,
+    protected: Sequence[int] = (),
+) -> list[Message]:
+    """A fitter's pipeline step: compact and fit ``messages`` as ``ctx`` says (window
+    ``ctx.max_tokens``, the model of ``ctx.tokenizer``, ``ctx.config.compaction``); record
+    what it did; ``messages`` itself when nothing changes."""
+    task_frozen = any(m.get("role") == "user" for m in ctx.prefix)
+    settings = settings_for(
+        fitter, ctx.config.compaction, ctx.tokenizer.model, ctx.max_tokens, pin_task=not task_frozen
+    )
+    out, plan = compact(
+        messages,
+        settings,
+        ctx.tokenizer,
+        store=store,
+        crusher=ctx.config.smart_crusher,
+        query_for=lambda i: ctx.query_for(messages, i),
+        originals=ctx.original,
+        drop_order=drop_order,
+        protected=protected,
+    )
+    if plan.empty:
+        return messages
+    for label in labels(plan, name):
+        ctx.record(label)
+    return out
+
+
+def compact(
+    messages: Sequence[Message],
+    settings: Settings,
+    tokenizer: Tokenizer,
+    *,
+    store: OriginalStore,
+    crusher: SmartCrusherConfig,
+    query_for: Callable[[int], str | None],
+    originals: Sequence[Message] | None = None,
+    drop_order: DropOrder = oldest_first,
+    protected: Sequence[int] = (),
+) -> tuple[list[Message], Plan]:
+    """The request to send for ``messages`` and the plan it shows. ``originals``: the
+    messages as the caller gave them (same length), stored under the refs."""
+    originals = originals if originals is not None else messages
+    renderer = Renderer(messages, originals, tokenizer, store, crusher, query_for)
+    plan = Compactor(
+        messages,
+        tokenizer,
+        settings,
+        originals=originals,
+        drop_order=drop_order,
+        protected=protected,
+        pointer_tokens=renderer.pointer_tokens,
+    ).plan()
+    if plan.empty:
+        return list(messages), plan
+    return renderer.render(plan), plan
+
+
+def labels(plan: Plan, name: str) -> list[str]:
+    """What ``transforms_applied`` reports: collapsed, cut and dropped counts."""
+    out = []
+    if plan.collapsed:
+        out.append(f"superseded:{len(plan.collapsed)}")
+    if plan.caps:
+        out.append(f"cut_to_fit:{len(plan.caps)}")
+    if plan.dropped:
+        out.append(f"{name}:{len(plan.dropped)}")
+    return out
+
+
+__all__ = ["compact", "fit_in_context", "labels", "rates", "settings_for"]
