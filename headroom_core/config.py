@@ -210,10 +210,18 @@ class CompactionConfig(_Config):
         4000, ge=0, description="A voluntary compaction must save at least this many tokens."
     )
     min_output_tokens: int = Field(
-        300,
+        120,
         ge=60,
         description="When a request must be cut to fit, tool outputs are cut down to this "
         "many tokens before whole turns are dropped.",
+    )
+    keep_first_share: float = Field(
+        0.2,
+        ge=0,
+        le=1,
+        description="When whole turns must be dropped, the turns right after the task up to "
+        "this share of the budget stay (drops happen after them, so the provider's cache "
+        "keeps the system prompt, the task and these turns).",
     )
     cached_price_ratio: float | None = Field(
         None,

@@ -115,3 +115,19 @@ def redis_url(redis_server: Any) -> str:
     client.flushdb()
     client.close()
     return f"{url}?{RELAXED}"
+
+
+def load_coding_sessions() -> list[tuple[str, list[dict[str, Any]]]]:
+    """The long Claude Code sessions in ../shared/data/conversations_coding_agents."""
+    folder = SHARED_DATA / "conversations_coding_agents"
+    return [
+        (path.stem, json.loads(path.read_text("utf-8"))) for path in sorted(folder.glob("*.json"))
+    ]
+
+
+@pytest.fixture(scope="session")
+def coding_sessions() -> list[tuple[str, list[dict[str, Any]]]]:
+    sessions = load_coding_sessions()
+    if not sessions:
+        pytest.skip(f"no sessions under {SHARED_DATA / 'conversations_coding_agents'}")
+    return sessions

@@ -37,15 +37,14 @@ from typing import TYPE_CHECKING
 
 from ..messages import Message, content_text, find_tool_units
 from ..tokens import REPLY_PRIMING
-from ._fit import Layout, Protection, Unit, budget_error, layout, lead_with_user
+from ._fit import Layout, Protection, Unit, lead_with_user
+from ._fitting import cut_arrivals, dropped_overhead, fit
 from ._supersede import Stale, find_stale
 
 if TYPE_CHECKING:
     from ..billing import CacheRates
     from ..tokens import Tokenizer
 
-MARKER_TOKENS = 70  # the one system note standing for dropped messages (upper bound)
-NOTE_ONLY = 60  # content tokens of an output cut to its note alone (upper bound)
 MIN_ITEM_SAVING = 16  # a pointer must save at least this much over what it replaces
 _SUMMARY = re.compile(
     r"^\s*(?:This session is being continued from a previous conversation"
@@ -53,10 +52,18 @@ _SUMMARY = re.compile(
     r"|\[headroom: summary)",
     re.IGNORECASE,
 )
-_SETTINGS = "the fitter's recent turns / tool units, output_buffer_tokens"
 
 #: Droppable units in the order a fit drops them (the fitter's choice).
 DropOrder = Callable[[Sequence[Message], list[Unit]], list[Unit]]
+#: ``(messages, layout, dropped, tokenizer, room) -> dropped``: makes the kept part start
+#: with a user message (``room``: tokens left under the target).
+Widen = Callable[[list[Message], Layout, set[int], "Tokenizer", int], set[int]]
+
+
+def widen_to_user(
+    messages: list[Message], lay: Layout, dropped: set[int], tok: Tokenizer, room: int
+) -> set[int]:
+    return lead_with_user(messages, lay, dropped)
 
 
 def oldest_first(messages: Sequence[Message], units: list[Unit]) -> list[Unit]:
@@ -68,12 +75,14 @@ def oldest_first(messages: Sequence[Message], units: list[Unit]) -> list[Unit]:
 class Settings:
     budget: int | None  # tokens the request must fit (window - output buffer); None: no fit
     quantum: float  # a fit leaves the request at most (1 - quantum) x budget
+    drop_quantum: float  # ... and at most (1 - drop_quantum) x budget when it drops units
     rates: CacheRates
     horizon: int
     min_saving: int
     collapse: bool
     floor: int  # min_output_tokens
     keep: Protection
+    keep_first: float = 0.0  # share of the budget kept right after the task when dropping
     pin_task: bool = True  # False when the task is in a frozen prefix, not in these messages
     frozen: int = 0  # the first N messages are never touched
     window: int | None = None  # for the BudgetError message
@@ -86,7 +95,9 @@ class Plan:
     collapsed: dict[int, Stale] = field(default_factory=dict)
     caps: dict[int, int] = field(default_factory=dict)  # tool message -> content token cap
     dropped: set[int] = field(default_factory=set)
+    runs: list[tuple[int, ...]] = field(default_factory=list)  # dropped, one entry per drop
     frontier: int = 0  # tool outputs before it have been cut by a fit
+    hosted: bool = True  # runs of dropped messages are named in place (False: one system note)
     points: list[tuple[int, str]] = field(default_factory=list)
 
     @property
@@ -136,6 +147,7 @@ class Compactor:
         *,
         originals: Sequence[Message] | None = None,
         drop_order: DropOrder = oldest_first,
+        widen: Widen = widen_to_user,
         protected: Sequence[int] = (),
         pointer_tokens: Callable[[Stale], int] | None = None,
     ) -> None:
@@ -143,6 +155,7 @@ class Compactor:
         self.tok = tokenizer
         self.s = settings
         self.drop_order = drop_order
+        self.widen = widen
         self.n = len(self.msgs)
         self.base = [tokenizer.count_message(m) for m in self.msgs]
         self.content = [
@@ -176,10 +189,11 @@ class Compactor:
         return self.base[i]
 
     def total(self, p: Plan, end: int) -> int:
-        marker = MARKER_TOKENS if any(i < end for i in p.dropped) else 0
-        return REPLY_PRIMING + marker + sum(self.eff(p, i) for i in range(end))
+        runs = [kept for kept in (tuple(i for i in r if i < end) for r in p.runs) if kept]
+        notes = dropped_overhead(self, self.msgs[:end], runs, p.hosted) if runs else 0
+        return REPLY_PRIMING + notes + sum(self.eff(p, i) for i in range(end))
 
-    def _is_output(self, p: Plan, i: int) -> bool:
+    def is_output(self, p: Plan, i: int) -> bool:
         return (
             self.msgs[i].get("role") == "tool"
             and i >= self.s.frozen
@@ -204,13 +218,19 @@ class Compactor:
                 ev += 1
             budget = self.s.budget
             if budget is not None and total > budget:
-                total = self._fit(p, b, pending)
-                p.points.append((b, "fit"))
-            elif self.s.collapse and pending and self._worth(p, b, prev, pending):
-                self._collapse(p, list(pending.values()), MIN_ITEM_SAVING)
-                pending.clear()
-                total = self.total(p, b)
-                p.points.append((b, "collapse"))
+                cut = cut_arrivals(self, p, prev, b, total, budget - int(budget * self.s.quantum))
+                if cut is not None:
+                    total = cut
+                    p.points.append((b, "cut new outputs"))
+                else:
+                    total = fit(self, p, b, pending)
+                    p.points.append((b, "fit"))
+            elif self.s.collapse and pending:
+                chosen = self._worth(p, prev, pending)
+                if chosen:
+                    self.collapse(p, [pending.pop(i) for i in chosen], MIN_ITEM_SAVING)
+                    total = self.total(p, b)
+                    p.points.append((b, "collapse"))
             prev = b
         return p
 
@@ -224,118 +244,40 @@ class Compactor:
                 out[s.index] = gain
         return out
 
-    def _collapse(self, p: Plan, stale: Sequence[Stale], least: int) -> None:
+    def collapse(self, p: Plan, stale: Sequence[Stale], least: int) -> None:
         gains = self._savings(p, stale, least)
         for s in stale:
             if s.index in gains:
                 p.collapsed[s.index] = s
 
-    def _worth(self, p: Plan, b: int, prev: int, pending: dict[int, Stale]) -> bool:
+    def _worth(self, p: Plan, prev: int, pending: dict[int, Stale]) -> list[int]:
+        """The pending outputs worth collapsing now: those from the start position that
+        nets the most (saving on the later requests minus the cache write of everything
+        from that position to the end of the previous request); none if nothing nets
+        above zero with at least ``min_saving`` tokens saved."""
+        for i in [i for i in pending if i in p.dropped or i in p.collapsed]:
+            del pending[i]
         gains = self._savings(p, list(pending.values()), MIN_ITEM_SAVING)
-        saved = sum(gains.values())
-        if not gains or saved < self.s.min_saving:
-            return False
-        first = min(gains)
-        rewritten = sum(self.eff(p, i) for i in range(first, prev))
-        rewritten -= sum(g for i, g in gains.items() if i < prev)
+        if sum(gains.values()) < self.s.min_saving:
+            return []
         c, w = self.s.rates.cached, self.s.rates.write
-        return (self.s.horizon + 1) * c * saved >= (w - c) * max(0, rewritten)
-
-    # --- fitting ------------------------------------------------------------------------
-
-    def _fit(self, p: Plan, b: int, pending: dict[int, Stale]) -> int:
-        budget = self.s.budget
-        assert budget is not None  # noqa: S101 - only called with a budget
-        target = budget - int(budget * self.s.quantum)
-        ahead = [s for s in pending.values() if s.index >= p.frontier]
-        self._collapse(p, ahead, 1)
-        for s in ahead:
-            pending.pop(s.index, None)
-        total = self.total(p, b)
-        if total <= target:
-            return total
-        total = self._advance_frontier(p, b, total, target)
-        if total <= target:
-            return total
-        for i in range(b):  # every output down to the floor, the newest included
-            if self._is_output(p, i):
-                p.caps[i] = min(p.caps.get(i, self.s.floor), self.s.floor)
-        p.frontier = max(p.frontier, b)
-        total = self.total(p, b)
-        if total > target:
-            total = self._drop(p, b, target)
-        if total > budget:
-            for i in range(b):
-                if self._is_output(p, i):
-                    p.caps[i] = NOTE_ONLY
-            total = self.total(p, b)
-        if total > budget:
-            window = self.s.window if self.s.window is not None else budget
-            buffer = self.s.keep.output_buffer_tokens
-            raise budget_error(total, budget, window, buffer, _SETTINGS)
-        return total
-
-    def _advance_frontier(self, p: Plan, b: int, total: int, target: int) -> int:
-        """Cut the outputs from the frontier on, as few as fit, to the largest equal share."""
-        floor = self.s.floor
-        outs = [i for i in range(max(p.frontier, self.s.frozen), b) if self._is_output(p, i)]
-        gain = 0
-        region: list[int] = []
-        for i in outs:
-            region.append(i)
-            gain += self.eff(p, i) - self._capped(p, i, floor)
-            if total - gain <= target:
-                break
-        else:
-            return total  # not enough: the caller cuts everything to the floor
-        rest = total - sum(self.eff(p, i) for i in region)
-        lo, hi = floor, max(self.content[i] for i in region)
-        while lo < hi:  # the largest cap that fits
-            mid = (lo + hi + 1) // 2
-            if rest + sum(self._capped(p, i, mid) for i in region) <= target:
-                lo = mid
-            else:
-                hi = mid - 1
-        for i in region:
-            if self.content[i] > lo:
-                p.caps[i] = lo
-        p.frontier = region[-1] + 1
-        return self.total(p, b)
-
-    def _capped(self, p: Plan, i: int, cap: int) -> int:
-        now = self.eff(p, i)
-        return min(now, self.base[i] - self.content[i] + cap)
-
-    def _drop(self, p: Plan, b: int, target: int) -> int:
-        part = self.msgs[:b]
-        lay = layout(part, self.tok, self.s.keep)
-        units = [
-            u
-            for u in lay.units
-            if not set(u.indices) & self.pinned
-            and min(u.indices) >= self.s.frozen
-            and not set(u.indices) <= p.dropped
-        ]
-        total = self.total(p, b)
-        for unit in self.drop_order(part, units):
-            if total <= target:
-                break
-            p.dropped.update(unit.indices)
-            total = self.total(p, b)
-        widened = lead_with_user(part, _keep_pinned(lay, self.pinned), set(p.dropped))
-        p.dropped = widened
-        for i in widened:
-            p.collapsed.pop(i, None)
-            p.caps.pop(i, None)
-        return self.total(p, b)
-
-
-def _keep_pinned(lay: Layout, pinned: set[int]) -> Layout:
-    """The layout with pinned units moved to the tail (never widened into)."""
-    units = tuple(u for u in lay.units if not set(u.indices) & pinned)
-    moved = {i for u in lay.units if set(u.indices) & pinned for i in u.indices}
-    tail = tuple(sorted(set(lay.tail) | moved))
-    return Layout(lay.head, units, tail)
+        weight = (self.s.horizon + 1) * c
+        starts = sorted(gains, reverse=True)  # latest start first
+        best: tuple[float, int] | None = None
+        saved = 0
+        rewritten = 0  # tokens of [start, prev) after the collapse
+        pos = prev
+        for start in starts:
+            if start < prev:
+                rewritten += sum(self.eff(p, i) for i in range(start, pos)) - gains[start]
+                pos = start
+            saved += gains[start]
+            net = weight * saved - (w - c) * rewritten
+            if saved >= self.s.min_saving and net >= 0 and (best is None or net > best[0]):
+                best = (net, start)
+        if best is None:
+            return []
+        return sorted(i for i in gains if i >= best[1])
 
 
 def dropped_tool_units(messages: Sequence[Message], dropped: set[int]) -> int:
@@ -347,8 +289,10 @@ __all__ = [
     "DropOrder",
     "Plan",
     "Settings",
+    "Widen",
     "boundaries",
     "dropped_tool_units",
     "oldest_first",
     "pinned_indices",
+    "widen_to_user",
 ]

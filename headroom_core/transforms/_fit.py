@@ -138,13 +138,16 @@ def marker_message(dropped: Sequence[Message], store: OriginalStore, tool_units:
     # a value JSON cannot hold is stored as its text rather than failing the fit.
     public = [{k: v for k, v in m.items() if not k.startswith("_")} for m in dropped]
     ref = store.put(orjson.dumps(public, default=str).decode(), kind="messages")
+    return {"role": "system", "content": marker_text(len(dropped), tool_units, ref)}
+
+
+def marker_text(count: int, tool_units: int, ref: str) -> str:
     calls = f", {tool_units} of them tool calls with their results" if tool_units else ""
-    text = (
-        f"{MARKER_PREFIX}{len(dropped)} earlier messages{calls} were left out of this "
+    return (
+        f"{MARKER_PREFIX}{count} earlier messages{calls} were left out of this "
         f"conversation to fit the context window; the headroom_retrieve tool returns them "
         f"with ref={ref}]"
     )
-    return {"role": "system", "content": text}
 
 
 def lead_with_user(messages: Sequence[Message], lay: Layout, dropped: set[int]) -> set[int]:

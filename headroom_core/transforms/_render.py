@@ -1,10 +1,12 @@
 """Turn a compaction :class:`~._compaction.Plan` into the messages to send.
 
 * a collapsed output becomes a one-line pointer naming why it is stale and its ref;
-* a capped output is cut to its cap: by the router's compressor for its content type with
-  ``ContentContext.budget_tokens`` set, and, when that returns nothing or more than the
-  cap, by :func:`~._cut.cut_lines` (errors, question terms, head and tail);
-* dropped messages go behind one system note after the system prompt.
+* a capped output is cut to its cap by :func:`~.router.fit_text` (the compressor for its
+  content type with a hard budget, else the generic cut: errors, query matches, head and
+  tail kept, the rest behind a ref);
+* a run of dropped messages is named by its host call's result (the run's smallest tool
+  call, kept as it was), or, for a run without a tool call, by one system note after the
+  system prompt (see :mod:`._fitting`).
 
 Every original is put in the store of originals under its ref (the exact text the caller
 gave), so ``headroom_retrieve`` returns it. Cuts of the same text to the same cap are
@@ -18,12 +20,13 @@ from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
+import orjson
+
 from ..ccr import ref_for
 from ..messages import Message, content_text, tool_name_for
 from ._compaction import Plan, dropped_tool_units
-from ._content import ContentContext
-from ._cut import cut_lines
 from ._fit import marker_message
+from ._fitting import Region, extra_note, hosted_note, regions
 
 if TYPE_CHECKING:
     from ..ccr import OriginalStore
@@ -76,29 +79,53 @@ class Renderer:
     def pointer_tokens(self, stale: Stale) -> int:
         return self.tok.count_text(self.pointer_text(stale))
 
-    def render(self, plan: Plan) -> list[Message]:
+    def render(self, plan: Plan, base: Sequence[int]) -> list[Message]:
+        """The messages ``plan`` shows; ``base``: the planner's token count per message
+        (which host a run of dropped messages gets depends on it)."""
         msgs = self.msgs
         head = 0
         while head < len(msgs) and head not in plan.dropped and _leading_system(msgs, head):
             head += 1
+        runs = regions(msgs, plan.runs, base, plan.hosted)
+        loose = sorted(i for r in runs if r.host is None for i in r.indices)
         out = list(msgs[:head])
-        if plan.dropped:
-            gone = [self.orig[i] for i in sorted(plan.dropped)]
-            out.append(marker_message(gone, self.store, dropped_tool_units(msgs, plan.dropped)))
+        if loose:
+            gone = [self.orig[i] for i in loose]
+            out.append(marker_message(gone, self.store, dropped_tool_units(msgs, set(loose))))
+        hosted = {r.host.call_index: r for r in runs if r.host is not None}
         for i in range(head, len(msgs)):
-            if i in plan.dropped:
-                continue
-            stale = plan.collapsed.get(i)
-            cap = plan.caps.get(i)
-            if stale is not None:
-                ref = self.store.put(
-                    self.original_text(i), tool=tool_name_for(msgs, i), kind="text"
-                )
-                out.append({**msgs[i], "content": self.pointer_text(stale, ref)})
-            elif cap is not None and self.tok.count_text(content_text(msgs[i])) > cap:
-                out.append({**msgs[i], "content": self.cut(i, cap)})
-            else:
-                out.append(msgs[i])
+            run = hosted.get(i)
+            if run is not None:
+                out += self._hosted(run)
+            elif i not in plan.dropped:
+                out.append(self._shown(plan, i))
+        return out
+
+    def _shown(self, plan: Plan, i: int) -> Message:
+        msg = self.msgs[i]
+        stale = plan.collapsed.get(i)
+        cap = plan.caps.get(i)
+        if stale is not None:
+            ref = self.store.put(
+                self.original_text(i), tool=tool_name_for(self.msgs, i), kind="text"
+            )
+            return {**msg, "content": self.pointer_text(stale, ref)}
+        if cap is not None and self.tok.count_text(content_text(msg)) > cap:
+            return {**msg, "content": self.cut(i, cap)}
+        return msg
+
+    def _hosted(self, run: Region) -> list[Message]:
+        """The host call as it was, its results standing for the whole run."""
+        host = run.host
+        assert host is not None  # noqa: S101 - only hosted runs come here
+        gone = [self.orig[i] for i in run.indices]
+        public = [{k: v for k, v in m.items() if not k.startswith("_")} for m in gone]
+        ref = self.store.put(orjson.dumps(public, default=str).decode(), kind="messages")
+        note = hosted_note(len(run.indices), dropped_tool_units(self.msgs, set(run.indices)), ref)
+        out = [self.msgs[host.call_index]]
+        for k, r in enumerate(host.result_indices):
+            text = note if k == 0 else extra_note(ref)
+            out.append({**self.msgs[r], "content": text})
         return out
 
     def cut(self, i: int, cap: int) -> str:
@@ -114,10 +141,21 @@ class Renderer:
         if hit is not None:
             self.store.put(text, tool=tool, kind="text")  # a fresh store still gets the ref
             return hit
-        ctx = ContentContext(self.tok.count_text, self.config, self.store, query, tool, cap)
-        new = _routed(text, ctx)
-        if new is None or self.tok.count_text(new) > cap:
-            new = cut_lines(text, cap, ctx).text
+        from .router import fit_text
+
+        routed = fit_text(
+            text,
+            cap,
+            count=self.tok.count_text,
+            query=query,
+            tool_name=tool,
+            config=self.config,
+            store=self.store,
+        )
+        new = routed.text
+        if not routed.fits or self.tok.count_text(new) > cap:  # a cap under one marker line
+            ref = self.store.put(text, tool=tool, kind="text")
+            new = f"[headroom: output cut to fit the context window; ref={ref}]"
         with _lock:
             _CUTS[key] = new
             while len(_CUTS) > _CUTS_MAX:
@@ -127,30 +165,6 @@ class Renderer:
 
 def _leading_system(msgs: Sequence[Message], i: int) -> bool:
     return all(m.get("role") in ("system", "developer") for m in msgs[: i + 1])
-
-
-def _routed(text: str, ctx: ContentContext) -> str | None:
-    """The router's compressor for this content, asked to stay within the budget."""
-    from .router import ToolOutputRouter
-
-    router = _router(ctx.config)
-    result = router.compress_text(text, ctx) if isinstance(router, ToolOutputRouter) else None
-    return None if result is None else result[1]
-
-
-_routers: dict[int, object] = {}
-
-
-def _router(config: SmartCrusherConfig) -> object:
-    from .router import ToolOutputRouter
-
-    key = id(config)
-    router = _routers.get(key)
-    if router is None or getattr(router, "config", None) is not config:
-        router = ToolOutputRouter(config)
-        _routers.clear()
-        _routers[key] = router
-    return router
 
 
 __all__ = ["Renderer"]

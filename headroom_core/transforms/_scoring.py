@@ -139,16 +139,16 @@ class MessageScorer:
     ) -> list[dict[str, float]]:
         texts = [unit_text(messages, u) for u in units]
         semantic = self._semantic(texts, recent)
+        later = _later_idents(messages)
         out = []
         for k, (unit, text) in enumerate(zip(units, texts, strict=True)):
-            later = " ".join(content_text(m) for m in messages[unit.indices[-1] + 1 :])
             out.append(
                 {
                     "recency": math.exp(-self.decay * (len(units) - 1 - k)),
                     "semantic_similarity": semantic[k],
                     "toin_importance": self._toin(messages, unit),
                     "error_indicator": 1.0 if _ERROR_TEXT.search(text) else 0.0,
-                    "forward_reference": _forward(text, later),
+                    "forward_reference": _forward(text, later[unit.indices[-1] + 1]),
                     "token_density": _density(text),
                 }
             )
@@ -215,11 +215,27 @@ class MessageScorer:
         return max((self.toin.importance(t) for t in unit_tools(messages, unit)), default=0.0)
 
 
-def _forward(text: str, later: str) -> float:
-    idents = {t for t in _IDENT.findall(text) if len(t) >= 4}
+def _idents(text: str) -> set[str]:
+    return {t for t in _IDENT.findall(text) if len(t) >= 4}
+
+
+def _later_idents(messages: Sequence[Message]) -> list[frozenset[str]]:
+    """Per position i, the identifiers the messages from i on mention (one pass)."""
+    out: list[frozenset[str]] = [frozenset()] * (len(messages) + 1)
+    acc: set[str] = set()
+    for i in range(len(messages) - 1, -1, -1):
+        acc |= _idents(content_text(messages[i]))
+        out[i] = frozenset(acc)
+    return out
+
+
+def _forward(text: str, later: frozenset[str]) -> float:
+    """Ids, names and paths of the unit (identifiers with a digit or ``_./-``) that later
+    messages mention."""
+    idents = _idents(text)
     if not idents or not later:
         return 0.0
-    hits = sum(1 for t in idents if t in later)
+    hits = len(idents & later)
     return min(1.0, hits / 3)
 
 

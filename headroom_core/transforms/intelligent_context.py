@@ -1,44 +1,34 @@
-"""IntelligentContextManager: fit a request into its budget, least important units first.
+"""IntelligentContextManager: the context fitter that drops the least important units first.
 
-Units (see :mod:`._fit`) are scored by :class:`~._scoring.MessageScorer`. Over budget,
-tool outputs of units scoring below ``compress_threshold`` are compressed first (head kept,
-rest behind a ref); if still over, units are dropped lowest score first (oldest on ties)
-behind one marker with a ref. System prompt, the last ``keep_last_turns`` turns and any
-``protected`` index stay. ``transforms_applied`` reports ``intelligent_compress:N`` and
-``intelligent_cap:N``.
+It compacts and fits as :class:`~.rolling_window.RollingWindow` does (see
+:mod:`._compaction`: collapse superseded outputs, cut tool outputs, and only then drop whole
+units, at compaction points only), with one difference: when units must be dropped, they go
+lowest score first (:class:`~._scoring.MessageScorer`: recency, similarity to the recent
+turns, learned importance, errors, forward references, token density; oldest on ties), and a
+kept old unit whose question was dropped gets its question back when it fits. System
+prompt, task, the last ``keep_last_turns`` turns and any ``protected`` index stay.
+``transforms_applied`` reports ``intelligent_compress:N`` (outputs cut) and
+``intelligent_cap:N`` (messages dropped).
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, overload
 
 from ..errors import ConfigError
 from ..messages import content_text
-from ..tokens import REPLY_PRIMING, Tokenizer
-from ._base import Transform
-from ._fit import (
-    MARKER_ALLOWANCE,
-    Layout,
-    Unit,
-    assemble,
-    budget_error,
-    layout,
-    lead_with_user,
-    protection,
-    quantised_need,
-)
+from ..tokens import Tokenizer
+from ._base import Transform, TransformContext
+from ._fit import MARKER_ALLOWANCE, Layout, Unit, lead_with_user
 from ._scoring import Embedder, Importance, MessageScorer
-from ._toolmsg import rewrite_tool_texts
+from ._session import fit_in_context
 
 if TYPE_CHECKING:
     from ..ccr import OriginalStore
     from ..config import IntelligentContextConfig
     from ..messages import Message
-    from ._base import TransformContext
-
-_HEAD_CHARS = 600
-_SETTINGS = "keep_last_turns / keep_last_tool_units / output_buffer_tokens"
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,6 +41,7 @@ class FitResult:
 
 class IntelligentContextManager(Transform):
     name = "intelligent_context"
+    labels = ("intelligent_cap", "intelligent_compress")
 
     def __init__(
         self,
@@ -108,8 +99,8 @@ class IntelligentContextManager(Transform):
         query: str | None = None,
     ) -> list[Message] | FitResult:
         """As a pipeline transform, ``apply(messages, ctx)`` -> messages (window:
-        ``ctx.max_tokens``; None: no fitting). The reference API's direct call,
-        ``apply(messages, tokenizer, model_limit=N)`` -> :class:`FitResult`, is
+        ``ctx.max_tokens``; None: compaction without fitting). The reference API's direct
+        call, ``apply(messages, tokenizer, model_limit=N)`` -> :class:`FitResult`, is
         :meth:`fit`."""
         if isinstance(ctx, Tokenizer):
             if model_limit is None:
@@ -117,12 +108,7 @@ class IntelligentContextManager(Transform):
             return self.fit(
                 messages, ctx, model_limit=model_limit, protected=protected, query=query
             )
-        if ctx.max_tokens is None:
-            return messages
-        result = self.fit(messages, ctx.tokenizer, model_limit=ctx.max_tokens, query=ctx.query)
-        for label in result.transforms_applied:
-            ctx.record(label)
-        return result.messages
+        return self._run(messages, ctx, protected)
 
     def fit(
         self,
@@ -133,120 +119,77 @@ class IntelligentContextManager(Transform):
         protected: tuple[int, ...] = (),
         query: str | None = None,
     ) -> FitResult:
-        cfg = self.config
-        keep = protection(cfg)
-        budget = model_limit - keep.output_buffer_tokens
-        total = tokenizer.count_messages(messages)
-        if total <= budget:
-            return FitResult(messages, total, total, ())
-        lay = layout(messages, tokenizer, keep)
-        units = [u for u in lay.units if not set(u.indices) & set(protected)]
-        kept_always = (
-            set(lay.head)
-            | set(lay.tail)
-            | {i for u in lay.units if set(u.indices) & set(protected) for i in u.indices}
-        )
-        protected_tokens = REPLY_PRIMING + sum(
-            tokenizer.count_message(messages[i]) for i in kept_always
-        )
-        protected_tokens += MARKER_ALLOWANCE
-        if protected_tokens > budget:
-            raise budget_error(
-                protected_tokens, budget, model_limit, keep.output_buffer_tokens, _SETTINGS
-            )
-        recent = query or " ".join(content_text(messages[i]) for i in lay.tail)
-        scores = (
-            self.scorer.score_units(messages, units, recent)
-            if cfg.use_importance_scoring
-            else [float(k) for k in range(len(units))]
-        )
-        ranked = sorted(range(len(units)), key=lambda k: (scores[k], k))
-        need = quantised_need(total + MARKER_ALLOWANCE, budget, keep.cut_quantum)
-        current, compressed = self._compress_low(messages, units, ranked, scores, need, tokenizer)
-        labels: list[str] = []
-        if compressed:
-            labels.append(f"intelligent_compress:{compressed}")
-        now = tokenizer.count_messages(current)
-        if now > budget:
-            lay = layout(current, tokenizer, keep)
-            by_start = {u.indices[0]: u for u in lay.units}
-            dropped: set[int] = set()
-            freed, still = 0, quantised_need(now + MARKER_ALLOWANCE, budget, keep.cut_quantum)
-            for k in ranked:
-                unit = by_start.get(units[k].indices[0])
-                if unit is None or freed >= still:
-                    continue
-                dropped.update(unit.indices)
-                freed += unit.tokens
-            dropped = _with_question(current, lay, dropped, tokenizer, budget - (now - freed))
-            current = assemble(current, lay, dropped, self.store)
-            labels.append(f"intelligent_cap:{sum(1 for u in lay.units if u.indices[0] in dropped)}")
-            if tokenizer.count_messages(current) > budget:
-                raise budget_error(
-                    protected_tokens, budget, model_limit, keep.output_buffer_tokens, _SETTINGS
-                )
-        return FitResult(current, total, tokenizer.count_messages(current), tuple(labels))
+        from ..config import HeadroomConfig
 
-    def _compress_low(
-        self,
-        messages: list[Message],
-        units: list[Unit],
-        ranked: list[int],
-        scores: list[float],
-        need: int,
-        tok: Tokenizer,
-    ) -> tuple[list[Message], int]:
-        """Cut the tool outputs of low-scoring units to their head (rest behind a ref)."""
-        targets: set[int] = set()
-        freed = 0
-        for k in ranked:
-            if scores[k] >= self.config.compress_threshold or freed >= need:
-                break
-            unit = units[k]
-            if not unit.is_tool:
-                continue
-            gain = sum(
-                max(0, tok.count_text(content_text(messages[i])) - _HEAD_CHARS // 3)
-                for i in unit.indices[1:]
-            )
-            if gain > 0:
-                targets.update(unit.indices[1:])
-                freed += gain
-        if not targets:
-            return messages, 0
-        store = self.store
-        done = 0
+        ctx = TransformContext(
+            tokenizer=tokenizer,
+            config=HeadroomConfig(),
+            query=query,
+            model_limit=model_limit,
+            explicit_query=query is not None,
+            max_tokens=model_limit,
+        )
+        out = self._run(messages, ctx, protected)
+        before = tokenizer.count_messages(messages)
+        after = before if out is messages else tokenizer.count_messages(out)
+        return FitResult(out, before, after, tuple(ctx.applied))
 
-        def cut(text: str, tool: str | None, index: int) -> str | None:
-            nonlocal done
-            if index not in targets or len(text) <= _HEAD_CHARS * 2:
-                return None
-            ref = store.put(text, tool=tool, kind="text")
-            done += 1
-            rest = len(text) - _HEAD_CHARS
-            return (
-                f"{text[:_HEAD_CHARS]}\n[headroom: {rest} more chars of this low-priority "
-                f"tool output cut; ref={ref}]"
-            )
+    def _run(
+        self, messages: list[Message], ctx: TransformContext, protected: Sequence[int]
+    ) -> list[Message]:
+        query = ctx.query if ctx.explicit_query else None
 
-        out = rewrite_tool_texts(messages, cut)
-        return out, done
+        def drop_order(part: Sequence[Message], units: list[Unit]) -> list[Unit]:
+            if not self.config.use_importance_scoring or not units:
+                return list(units)
+            tail_start = max(u.indices[-1] for u in units) + 1
+            recent = query or " ".join(content_text(m) for m in part[tail_start:])
+            scores = self.scorer.score_units(part, units, recent)
+            ranked = sorted(range(len(units)), key=lambda k: (scores[k], k))
+            return [units[k] for k in ranked]
+
+        return fit_in_context(
+            messages,
+            ctx,
+            self.config,
+            self.store,
+            self.labels,
+            drop_order=drop_order,
+            widen=_with_question,
+            protected=protected,
+        )
 
 
 def _with_question(
     messages: list[Message], lay: Layout, dropped: set[int], tok: Tokenizer, room: int
 ) -> set[int]:
-    """Scores may keep an old unit (an error, say) whose turn's question was dropped; the
-    kept part must still start with a user message. Restore that question's unit when
-    ``room`` (tokens left under the budget, the marker's allowance included) holds it,
-    else widen the cut (:func:`~._fit.lead_with_user`)."""
-    first = next((i for i in range(len(lay.head), len(messages)) if i not in dropped), None)
-    if first is None or messages[first].get("role") == "user" or first in lay.tail:
-        return dropped
+    """Scores may keep an old unit (an error, say) whose turn's question was dropped. Where
+    such a unit follows a dropped run, restore the question's unit when ``room`` (tokens
+    left under the target) holds it; otherwise an answer goes too (the kept part never
+    starts with, and no note is followed by, an answer whose question is gone)."""
+    out = (
+        lead_with_user(messages, lay, dropped)
+        if _starts_with_answer(messages, lay, dropped)
+        else set(dropped)
+    )
     unit_of = {i: u for u in lay.units for i in u.indices}
-    asked = [i for i in dropped if i < first and messages[i].get("role") == "user"]
-    if asked:
-        unit = unit_of[max(asked)]
-        if unit.tokens + MARKER_ALLOWANCE <= room:
-            return dropped - set(unit.indices)
-    return lead_with_user(messages, lay, dropped)
+    for start in sorted(out):
+        nxt = start + 1
+        unit = unit_of.get(nxt)
+        if nxt in out or unit is None or unit.indices[0] != nxt:
+            continue
+        if messages[nxt].get("role") == "user":
+            continue
+        asked = max((i for i in range(nxt) if messages[i].get("role") == "user"), default=None)
+        if asked is None or asked not in out:
+            continue  # its question is shown
+        question = unit_of.get(asked)
+        if question is not None and question.tokens + MARKER_ALLOWANCE <= room:
+            out -= set(question.indices)
+            room -= question.tokens + MARKER_ALLOWANCE
+    return out
+
+
+def _starts_with_answer(messages: list[Message], lay: Layout, dropped: set[int]) -> bool:
+    first = next((i for i in range(len(lay.head), len(messages)) if i not in dropped), None)
+    return first is not None and messages[first].get("role") != "user" and first not in lay.tail

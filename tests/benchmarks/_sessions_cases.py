@@ -54,9 +54,7 @@ def load_sessions(data_dir: Path, which: str = "all", limit: int | None = None) 
                 _session(case.name, SOURCE_LABELS.get(case.group, case.group), case.messages)
             )
     if limit is not None:
-        out = [
-            Session(s.name, s.group, s.messages, s.requests[:limit]) for s in out if s.requests
-        ]
+        out = [Session(s.name, s.group, s.messages, s.requests[:limit]) for s in out if s.requests]
     return out
 
 

@@ -171,9 +171,7 @@ def main(argv: list[str] | None = None) -> int:
     sessions = load_sessions(DATA_DIR, args.sessions, args.limit)
     log.print(f"sessions: {len(sessions)}, requests: {sum(len(s.requests) for s in sessions)}")
     notes = list(NOTES)
-    runs: dict[str, list[Run]] = {
-        NONE: _local(NONE, lambda r: Outcome(r, 0.0), sessions, log)
-    }
+    runs: dict[str, list[Run]] = {NONE: _local(NONE, lambda r: Outcome(r, 0.0), sessions, log)}
     runs.update(_hrai(args.headroom_ai_python, sessions, log, notes))
     for model in [m for m in args.ours_models.split(",") if m]:
         name = f"ours ({model})"
