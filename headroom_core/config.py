@@ -201,7 +201,7 @@ class CompactionConfig(_Config):
         True, description="Collapse superseded tool outputs at compaction points."
     )
     horizon_requests: int = Field(
-        12,
+        25,
         ge=0,
         description="Later requests a compaction's saving is counted over when weighing it "
         "against the cache write it causes.",

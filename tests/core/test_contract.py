@@ -366,3 +366,63 @@ def test_contract_on_an_oversize_output_with_a_budget(name: str, run: Run) -> No
     assert TOKENIZER.count_text(log) > 20 * BUDGET
     out = check_contract(run, _one_call("which packages failed?", "fetch_logs", log))
     assert TOKENIZER.count_text(out[3]["content"]) <= BUDGET
+
+
+# --- compaction points: a growing coding-agent session through the default pipeline ---
+
+_POINTER = re.compile(r"^\[headroom: superseded output .*ref=([0-9a-f]{16})\]$")
+
+
+def _edit_session(rounds: int) -> list[dict[str, Any]]:
+    """Read a file, edit it, run the tests, again and again: stale reads pile up."""
+    msgs: list[dict[str, Any]] = [
+        {"role": "system", "content": "You are a coding agent."},
+        {"role": "user", "content": "Make the tests pass."},
+    ]
+    for r in range(rounds):
+        path = f"/src/mod{r % 3}.py"
+        view = "\n".join(f"{n:>6}\u2192{path}:{r} = f({n})" for n in range(1, 300))
+        for name, args, output in (
+            ("Read", {"file_path": path}, view),
+            ("Edit", {"file_path": path, "old_string": "f"}, f"The file {path} has been updated."),
+            ("Bash", {"command": "pytest -q"}, f"{r} passed, 1 failed\nFAILED test_{r}"),
+        ):
+            cid = f"c{len(msgs)}"
+            call = {
+                "id": cid,
+                "type": "function",
+                "function": {"name": name, "arguments": json.dumps(args)},
+            }
+            msgs.append({"role": "assistant", "content": None, "tool_calls": [call]})
+            msgs.append({"role": "tool", "tool_call_id": cid, "content": output})
+    return msgs
+
+
+def test_contract_between_and_at_compaction_points() -> None:
+    """Every request of a growing session keeps the contract; between compaction points it
+    repeats the previous request byte for byte; at one, the pipeline reports it; every
+    pointer's ref gives back the exact original."""
+    from headroom_core.ccr import retrieve
+    from headroom_core.transforms._compaction import boundaries
+
+    config = HeadroomConfig(compaction={"min_saving_tokens": 1500})
+    pipeline = TransformPipeline([make(config) for _, make in REGISTRY.values()])
+
+    def run(msgs: list[dict[str, Any]]) -> TransformResult:
+        return pipeline.transform(msgs, tokenizer=TOKENIZER, config=config)
+
+    session = _edit_session(9)
+    previous: list[dict[str, Any]] | None = None
+    points = 0
+    for end in boundaries(session):
+        request = session[:end]
+        out = check_contract(run, request)
+        if previous is not None and out[: len(previous)] != previous:
+            assert any(t.startswith("superseded:") for t in run(request).transforms_applied)
+            points += 1
+        for i, m in enumerate(out):
+            found = _POINTER.match(content_text(m))
+            if found:
+                assert retrieve(found.group(1)) == request[i]["content"]
+        previous = out
+    assert points >= 2

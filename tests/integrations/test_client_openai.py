@@ -11,6 +11,7 @@ import copy
 import gc
 import json
 import logging
+import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -19,6 +20,7 @@ import pytest
 
 openai = pytest.importorskip("openai", reason="the openai SDK is needed: pip install -e '.[dev]'")
 
+from headroom_core.ccr import retrieve  # noqa: E402
 from headroom_core.errors import ConfigError  # noqa: E402
 from headroom_core.metrics import open_store  # noqa: E402
 from headroom_core.pipeline import SimulationResult  # noqa: E402
@@ -155,7 +157,7 @@ def test_headroom_parameters_are_stripped_and_everything_else_forwarded(
     assert body["messages"] != example_history  # optimize via the per-call mode
 
 
-def test_per_call_budget_drops_old_units_and_keeps_them_retrievable(
+def test_per_call_budget_cuts_to_fit_and_keeps_everything_retrievable(
     srv: ProviderServer, store_url: str, example_history: list[dict[str, Any]]
 ) -> None:
     # A 3,000-token window and a 1,000-token reply: the fitter must cut to 2,000 tokens.
@@ -164,7 +166,8 @@ def test_per_call_budget_drops_old_units_and_keeps_them_retrievable(
     sent = srv.last_body["messages"]
     assert count_tokens_messages(sent, model=MODEL) <= 2000
     assert sent[-1] == example_history[-1] and sent[0]["role"] == "system"
-    assert any("headroom_retrieve" in str(m.get("content")) for m in sent)
+    refs = {r for m in sent for r in re.findall(r"ref\W+([0-9a-f]{16})", str(m.get("content")))}
+    assert refs and all(retrieve(ref) is not None for ref in refs)
 
 
 def test_simulate_makes_no_call(

@@ -364,27 +364,26 @@ def test_an_unexpected_failure_does_not_break_the_chain(monkeypatch: pytest.Monk
     assert data["tokens_saved"] == 0
 
 
-def test_context_fitting_note_arrives_as_a_system_message() -> None:
+def test_a_history_over_the_window_arrives_fitted_as_the_core_fits_it() -> None:
     long_history: list[BaseMessage] = [SystemMessage("You are an SRE assistant.")]
     for k in range(8):
         long_history += [
-            HumanMessage(f"Show build log {k}."),
+            HumanMessage(f"Show build log {k}. " + "Compare it with the last one. " * 40),
             AIMessage("", tool_calls=[{"id": f"c{k}", "name": "fetch_log", "args": {"build": k}}]),
             ToolMessage(
                 "\n".join(f"step {j}: compiled module_{k}_{j}.o in {j * 3} ms" for j in range(120)),
                 tool_call_id=f"c{k}",
             ),
-            AIMessage(f"Build {k} passed."),
+            AIMessage(f"Build {k} passed. " + "It took as long as the last one. " * 40),
         ]
     long_history.append(HumanMessage("Which build was slowest?"))
-    runnable = HeadroomRunnable(max_tokens=12_000)
+    runnable = HeadroomRunnable(max_tokens=6_000)
     got = runnable.invoke(long_history)
-    assert got == direct(long_history, max_tokens=12_000)[0]
-    # one system message: the prompt, with the fitter's note after its own text
-    assert not [m for m in got[1:] if isinstance(m, SystemMessage)]
-    prompt, note = str(got[0].content).split("\n\n", 1)
-    assert prompt == "You are an SRE assistant." and "left out" in note
-    assert len(got) < len(long_history)
+    assert got == direct(long_history, max_tokens=6_000)[0]
+    assert len(got) < len(long_history)  # turns were dropped (cutting the logs was not enough)
+    assert got[:2] == long_history[:2]  # the system prompt and the task
+    notes = [m for m in got if "left out" in str(m.content) and "ref=" in str(m.content)]
+    assert notes  # every dropped run is named, with the ref that brings it back
     validate_pairing(to_neutral(got))
 
 

@@ -498,7 +498,7 @@ def test_compression_event_reports_what_was_sent(repo_json: str, event_log: Even
     assert "messages" not in event.model_dump()
 
 
-def test_a_history_over_the_window_is_fitted_with_tool_units_whole() -> None:
+def test_a_history_over_the_window_is_fitted_by_cutting_tool_outputs() -> None:
     pages = [octokit(f"paginate-issues__0{i}_get_200.json") for i in range(4)]
     history = [
         ChatMessage(role="system", content="You triage GitHub issues."),
@@ -516,18 +516,14 @@ def test_a_history_over_the_window_is_fitted_with_tool_units_whole() -> None:
     sent = inner.received[0]
     validate_pairing(to_neutral(sent))
     assert count_tokens_messages(public(sent), model=MODEL) <= 3000 - 100
-    # the system prompt, then the fitter's note in the same message (never two in a row)
-    assert sent[0].role == MessageRole.SYSTEM and sent[1] is history[1]
-    prompt, note = sent[0].content.split("\n\n", 1)
-    assert prompt == history[0].content
-    assert note.startswith("[headroom: 4 earlier messages, 2 of them tool calls")
-    assert [m.additional_kwargs.get("tool_call_id") for m in sent[2:]] == [
-        None,
-        "call_2",
-        None,
-        "call_3",
-    ]
-    assert sent[2] is history[6] and sent[4] is history[8]  # the calls pass through as is
+    assert sent[0] is history[0] and sent[1] is history[1]  # the prompt and the task
+    calls = [m for m in sent if m.additional_kwargs.get("tool_calls")]
+    assert calls == [m for m in history if m.additional_kwargs.get("tool_calls")]  # as is
+    results = [m for m in sent if m.role == MessageRole.TOOL]
+    assert [m.additional_kwargs["tool_call_id"] for m in results] == [
+        f"call_{i}" for i in range(4)
+    ]  # every output still there, cut to fit: the newest included
+    assert all("ref" in str(m.content) for m in results)
 
 
 def test_budget_error_only_when_asked_for_and_nothing_is_sent(repo_json: str) -> None:
