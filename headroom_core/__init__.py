@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from .config import (
         CacheAlignerConfig,
+        CompactionConfig,
         HeadroomConfig,
         IntelligentContextConfig,
         RelevanceScorerConfig,
@@ -59,6 +60,7 @@ _EXPORTS: dict[str, str] = {
     **dict.fromkeys(
         [
             "CacheAlignerConfig",
+            "CompactionConfig",
             "HeadroomConfig",
             "IntelligentContextConfig",
             "RelevanceScorerConfig",
@@ -129,6 +131,7 @@ __all__ = [
     "BudgetError",
     "CacheAligner",
     "CacheAlignerConfig",
+    "CompactionConfig",
     "CompressResult",
     "ConfigError",
     "EmbeddingScorer",

@@ -11,14 +11,10 @@ cache holds all of it.
 
 At a boundary, in order:
 
-1. **Fit.** When the request is over its budget it is rewritten to fit ``(1 - quantum) x
-   budget``: superseded outputs collapse to pointers; then tool outputs are cut (a *frontier*
-   moves from the oldest uncut output forwards; the outputs it passes are cut to the largest
-   equal share, at least ``min_output_tokens``, that fits); then every output is cut to that
-   floor; then whole units are dropped (oldest first, or the fitter's order) behind one
-   marker; then every output is cut to its note alone. Still over:
-   :class:`~headroom_core.errors.BudgetError` (the system prompt, the pinned task and the
-   user and assistant text of the protected turns alone exceed the budget).
+1. **Fit.** When the request is over its budget it is rewritten to fit: the new tool outputs
+   are cut, or, when that is not enough, superseded outputs collapse, older outputs are cut,
+   and only then are whole units dropped (:mod:`._fitting` has the steps). When what must
+   be kept does not fit on its own: :class:`~headroom_core.errors.BudgetError`.
 2. **Collapse.** Otherwise, superseded outputs (:mod:`._supersede`) collapse to pointers
    when the tokens saved, read from the cache on each of ``horizon`` later requests, outweigh
    the one-time cost of writing the rewritten part again, and they are at least
@@ -30,110 +26,28 @@ system prompt. Every pointer, cut and marker names a ref that retrieves the exac
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from ..messages import Message, content_text, find_tool_units
 from ..tokens import REPLY_PRIMING
-from ._fit import Layout, Protection, Unit, lead_with_user
 from ._fitting import cut_arrivals, dropped_overhead, fit
+from ._plan import (
+    DropOrder,
+    Plan,
+    Settings,
+    Widen,
+    boundaries,
+    oldest_first,
+    pinned_indices,
+    widen_to_user,
+)
 from ._supersede import Stale, find_stale
 
 if TYPE_CHECKING:
-    from ..billing import CacheRates
     from ..tokens import Tokenizer
 
 MIN_ITEM_SAVING = 16  # a pointer must save at least this much over what it replaces
-_SUMMARY = re.compile(
-    r"^\s*(?:This session is being continued from a previous conversation"
-    r"|Here is a summary of the conversation to date"
-    r"|\[headroom: summary)",
-    re.IGNORECASE,
-)
-
-#: Droppable units in the order a fit drops them (the fitter's choice).
-DropOrder = Callable[[Sequence[Message], list[Unit]], list[Unit]]
-#: ``(messages, layout, dropped, tokenizer, room) -> dropped``: makes the kept part start
-#: with a user message (``room``: tokens left under the target).
-Widen = Callable[[list[Message], Layout, set[int], "Tokenizer", int], set[int]]
-
-
-def widen_to_user(
-    messages: list[Message], lay: Layout, dropped: set[int], tok: Tokenizer, room: int
-) -> set[int]:
-    return lead_with_user(messages, lay, dropped)
-
-
-def oldest_first(messages: Sequence[Message], units: list[Unit]) -> list[Unit]:
-    """Tool units oldest first, then the other units oldest first."""
-    return [u for u in units if u.is_tool] + [u for u in units if not u.is_tool]
-
-
-@dataclass(frozen=True, slots=True)
-class Settings:
-    budget: int | None  # tokens the request must fit (window - output buffer); None: no fit
-    quantum: float  # a fit leaves the request at most (1 - quantum) x budget
-    drop_quantum: float  # ... and at most (1 - drop_quantum) x budget when it drops units
-    rates: CacheRates
-    horizon: int
-    min_saving: int
-    collapse: bool
-    floor: int  # min_output_tokens
-    keep: Protection
-    keep_first: float = 0.0  # share of the budget kept right after the task when dropping
-    pin_task: bool = True  # False when the task is in a frozen prefix, not in these messages
-    frozen: int = 0  # the first N messages are never touched
-    window: int | None = None  # for the BudgetError message
-
-
-@dataclass(slots=True)
-class Plan:
-    """What the request shows at the last compaction point."""
-
-    collapsed: dict[int, Stale] = field(default_factory=dict)
-    caps: dict[int, int] = field(default_factory=dict)  # tool message -> content token cap
-    dropped: set[int] = field(default_factory=set)
-    runs: list[tuple[int, ...]] = field(default_factory=list)  # dropped, one entry per drop
-    frontier: int = 0  # tool outputs before it have been cut by a fit
-    hosted: bool = True  # runs of dropped messages are named in place (False: one system note)
-    points: list[tuple[int, str]] = field(default_factory=list)
-
-    @property
-    def empty(self) -> bool:
-        return not (self.collapsed or self.caps or self.dropped)
-
-
-def boundaries(messages: Sequence[Message]) -> list[int]:
-    """Where the agent called the model: before each assistant message that follows a user
-    or tool message, and at the end."""
-    n = len(messages)
-    out = [
-        j
-        for j in range(1, n)
-        if messages[j].get("role") == "assistant"
-        and messages[j - 1].get("role") in ("user", "tool")
-    ]
-    out.append(n)
-    return out
-
-
-def pinned_indices(messages: Sequence[Message], keep_system: bool, task: bool = True) -> set[int]:
-    """The leading system messages, the task (first user message) and summary messages."""
-    pinned: set[int] = set()
-    i = 0
-    if keep_system:
-        while i < len(messages) and messages[i].get("role") in ("system", "developer"):
-            pinned.add(i)
-            i += 1
-    first = next((j for j, m in enumerate(messages) if m.get("role") == "user"), None)
-    if task and first is not None:
-        pinned.add(first)
-    for j, m in enumerate(messages):
-        if m.get("role") in ("user", "system") and _SUMMARY.match(content_text(m)[:200]):
-            pinned.add(j)
-    return pinned
 
 
 class Compactor:

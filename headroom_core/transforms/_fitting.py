@@ -35,7 +35,7 @@ from ..messages import Message, ToolUnit, find_tool_units
 from ._fit import Layout, Unit, budget_error, layout, marker_text
 
 if TYPE_CHECKING:
-    from ._compaction import Compactor, Plan
+    from ._plan import Plan, Planner
     from ._supersede import Stale
 
 NOTE_ONLY = 60  # content tokens of an output cut to its note alone (upper bound)
@@ -102,7 +102,7 @@ _REF_TOKENS = 16  # a ref is 16 hex characters: at most one token each
 
 
 def dropped_overhead(
-    c: Compactor, messages: Sequence[Message], runs: Sequence[Sequence[int]], hosted: bool = True
+    c: Planner, messages: Sequence[Message], runs: Sequence[Sequence[int]], hosted: bool = True
 ) -> int:
     """Tokens the notes for ``dropped`` add (host call messages and their note results, or
     the one system note), an upper bound."""
@@ -126,7 +126,7 @@ def dropped_overhead(
     return total
 
 
-def early_window(c: Compactor, part: Sequence[Message], lay: Layout) -> list[Unit]:
+def early_window(c: Planner, part: Sequence[Message], lay: Layout) -> list[Unit]:
     """The units right after the task, up to ``keep_first`` of the budget."""
     room = int((c.s.budget or 0) * c.s.keep_first)
     task = next((i for i, m in enumerate(part) if m.get("role") == "user"), None)
@@ -160,7 +160,7 @@ def widen_runs(
     return out
 
 
-def fit(c: Compactor, p: Plan, b: int, pending: dict[int, Stale]) -> int:
+def fit(c: Planner, p: Plan, b: int, pending: dict[int, Stale]) -> int:
     """Rewrite the request ending at ``b`` to fit (see the module docstring); its tokens."""
     budget = c.s.budget
     assert budget is not None  # noqa: S101 - only called with a budget
@@ -207,7 +207,7 @@ def fit(c: Compactor, p: Plan, b: int, pending: dict[int, Stale]) -> int:
     return total
 
 
-def cut_arrivals(c: Compactor, p: Plan, prev: int, b: int, total: int, budget: int) -> int | None:
+def cut_arrivals(c: Planner, p: Plan, prev: int, b: int, total: int, budget: int) -> int | None:
     """Fit by cutting only the outputs new since the previous request (``[prev, b)``), to the
     largest equal share, at least the floor: the cached prefix stays whole. None when that is
     not enough (a fit is needed)."""
@@ -234,7 +234,7 @@ def cut_arrivals(c: Compactor, p: Plan, prev: int, b: int, total: int, budget: i
     return c.total(p, b)
 
 
-def _advance_frontier(c: Compactor, p: Plan, b: int, start: int, total: int, target: int) -> int:
+def _advance_frontier(c: Planner, p: Plan, b: int, start: int, total: int, target: int) -> int:
     """Cut the outputs from the frontier on, as few as fit, to the largest equal share."""
     floor = c.s.floor
     outs = [i for i in range(max(start, c.s.frozen), b) if c.is_output(p, i)]
@@ -262,11 +262,11 @@ def _advance_frontier(c: Compactor, p: Plan, b: int, start: int, total: int, tar
     return c.total(p, b)
 
 
-def _capped(c: Compactor, p: Plan, i: int, cap: int) -> int:
+def _capped(c: Planner, p: Plan, i: int, cap: int) -> int:
     return min(c.eff(p, i), c.base[i] - c.content[i] + cap)
 
 
-def _relax(c: Compactor, p: Plan, b: int, total: int, target: int) -> int:
+def _relax(c: Planner, p: Plan, b: int, total: int, target: int) -> int:
     """After drops freed room: raise the caps of the cut outputs still shown, evenly, as
     far as the target allows (a dropped unit leaves the newest outputs room)."""
     cut = [i for i in p.caps if i < b and c.eff(p, i) < c.base[i]]
@@ -296,7 +296,7 @@ def _relax(c: Compactor, p: Plan, b: int, total: int, target: int) -> int:
 
 
 def _drop(
-    c: Compactor,
+    c: Planner,
     p: Plan,
     b: int,
     lay: Layout,

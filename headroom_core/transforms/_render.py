@@ -24,9 +24,10 @@ import orjson
 
 from ..ccr import ref_for
 from ..messages import Message, content_text, tool_name_for
-from ._compaction import Plan, dropped_tool_units
+from ._compaction import dropped_tool_units
 from ._fit import marker_message
 from ._fitting import Region, extra_note, hosted_note, regions
+from ._plan import Plan
 
 if TYPE_CHECKING:
     from ..ccr import OriginalStore

@@ -10,16 +10,9 @@ from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
 from ..billing import CacheRates, rates_for_model
-from ._compaction import (
-    Compactor,
-    DropOrder,
-    Plan,
-    Settings,
-    Widen,
-    oldest_first,
-    widen_to_user,
-)
+from ._compaction import Compactor
 from ._fit import protection
+from ._plan import DropOrder, Plan, Settings, Widen, oldest_first, widen_to_user
 from ._render import Renderer
 
 if TYPE_CHECKING:

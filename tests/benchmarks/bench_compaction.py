@@ -11,7 +11,7 @@
 2. ``budget``: the hard-budget replay of ``bench_context.py`` (the 18 public conversations,
    each request fitted into 50% of its conversation's tokens, gpt-4o) for each
    ``(RollingWindowConfig.cut_quantum, CompactionConfig.min_output_tokens,
-   CompactionConfig.keep_first_share)``: mean prefix reuse over the pairs scored (pairs next
+   CompactionConfig.keep_first_share, rolling_window.DROP_QUANTUM)``: mean prefix reuse over the pairs scored (pairs next
    to a BudgetError are not), BudgetErrors, oversize requests sent, tokens sent.
 """
 
@@ -42,14 +42,17 @@ from headroom_core.transforms.cache_aligner import prefix_reuse  # noqa: E402
 
 BILL_GRID = ((12, 4000), (25, 2000), (25, 4000), (40, 4000), (25, 10**9))
 MODELS = (("claude-sonnet-4-5", ANTHROPIC_RATES), ("gpt-4o", OPENAI_RATES))
+# (cut_quantum, min_output_tokens, keep_first_share, RollingWindow's DROP_QUANTUM)
 BUDGET_GRID = (
-    (0.2, 120, 0.2),
-    (0.2, 100, 0.2),
-    (0.2, 150, 0.2),
-    (0.2, 300, 0.2),
-    (0.2, 120, 0.0),
-    (0.2, 120, 0.3),
-    (0.3, 120, 0.2),
+    (0.2, 120, 0.2, 0.5),
+    (0.2, 100, 0.2, 0.5),
+    (0.2, 150, 0.2, 0.5),
+    (0.2, 300, 0.2, 0.5),
+    (0.2, 120, 0.0, 0.5),
+    (0.2, 120, 0.3, 0.5),
+    (0.3, 120, 0.2, 0.5),
+    (0.2, 120, 0.2, 0.2),
+    (0.2, 120, 0.2, 0.7),
 )
 TOK = get_tokenizer("gpt-4o")
 
@@ -103,7 +106,11 @@ def _bill_part(log: Console) -> Section:
 def _budget_part(log: Console) -> Section:
     convs = load_conversations(DATA_DIR)
     rows = []
-    for quantum, floor, first in BUDGET_GRID:
+    from headroom_core.transforms import rolling_window
+
+    default_depth = rolling_window.DROP_QUANTUM
+    for quantum, floor, first, depth in BUDGET_GRID:
+        rolling_window.DROP_QUANTUM = depth  # a module constant, not a setting: swept here
         cfg = HeadroomConfig(
             rolling_window=RollingWindowConfig(output_buffer_tokens=0, cut_quantum=quantum),
             compaction=CompactionConfig(min_output_tokens=floor, keep_first_share=first),
@@ -127,11 +134,13 @@ def _budget_part(log: Console) -> Section:
                 if previous is not None:
                     reuse.append(prefix_reuse(previous, out))
                 previous = out
+        rolling_window.DROP_QUANTUM = default_depth
         rows.append(
             [
                 str(quantum),
                 str(floor),
                 str(first),
+                str(depth),
                 f"{statistics.fmean(reuse):.4f}",
                 str(len(reuse)),
                 str(errors),
@@ -139,7 +148,7 @@ def _budget_part(log: Console) -> Section:
                 f"{sent:,}",
             ]
         )
-        log.print(f"  budget {quantum}/{floor}/{first}: {time.perf_counter() - start:.0f}s")
+        log.print(f"  budget {quantum}/{floor}/{first}/{depth}: {time.perf_counter() - start:.0f}s")
     return Section(
         "Fitting under a hard budget: 18 public conversations, each request in 50% of its "
         "conversation's tokens",
@@ -147,6 +156,7 @@ def _budget_part(log: Console) -> Section:
             "cut_quantum",
             "min_output_tokens",
             "keep_first_share",
+            "drop depth",
             "mean prefix reuse",
             "pairs",
             "BudgetError",
@@ -154,7 +164,11 @@ def _budget_part(log: Console) -> Section:
             "tokens sent",
         ),
         rows,
-        ["as bench_context.py's replay at 50% (RollingWindow, output_buffer_tokens=0, gpt-4o)"],
+        [
+            "as bench_context.py's replay at 50% (RollingWindow, output_buffer_tokens=0, gpt-4o)",
+            "drop depth: rolling_window.DROP_QUANTUM, the share of the budget a fit that drops "
+            "whole units frees at least",
+        ],
     )
 
 

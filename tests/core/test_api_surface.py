@@ -14,6 +14,7 @@ PUBLIC = [
     "BudgetError",
     "CacheAligner",
     "CacheAlignerConfig",
+    "CompactionConfig",
     "CompressResult",
     "ConfigError",
     "EmbeddingScorer",
