@@ -577,9 +577,18 @@ def test_api_reference_rolling_window(big_history: list[dict[str, Any]]) -> None
 
     assert tokens(result) <= 100_000 - config.output_buffer_tokens < tokens(messages)
     assert result[0] == messages[0] and result[-1] == messages[-1]
-    assert "headroom_retrieve" in result[1]["content"]  # one marker for everything dropped
-    kept_calls = [m["tool_calls"][0]["id"] for m in result if m.get("tool_calls")]
-    assert kept_calls == [f"call_{k}" for k in range(12 - len(kept_calls), 12)]  # oldest went
+    assert result[1] == messages[1]  # the task is pinned like the system prompt
+    # Tool outputs are cut before any turn is dropped: here into their lossless table form
+    # (or, further, behind a ref); every question and answer is still there, unchanged.
+    assert [m for m in result if m["role"] != "tool"] == [
+        m for m in messages if m["role"] != "tool"
+    ]
+    originals = {m["tool_call_id"]: m["content"] for m in messages if m["role"] == "tool"}
+    for m in (m for m in result if m["role"] == "tool"):
+        text = m["content"]
+        assert decoded(text) == json.loads(originals[m["tool_call_id"]]) or re.search(
+            r"ref\W+[0-9a-f]{16}", text
+        )
 
 
 def test_api_reference_intelligent_context_manager(
@@ -614,7 +623,8 @@ def test_api_reference_intelligent_context_manager(
 
     assert toin is toin_module_get_toin()  # headroom_core.telemetry is the toin module
     out = capsys.readouterr().out.splitlines()
-    assert re.search(r"'intelligent_cap:[1-9]\d*'", out[0])
+    # outputs cut (intelligent_compress) before any unit is dropped (intelligent_cap)
+    assert re.search(r"'intelligent_(?:cap|compress):[1-9]\d*'", out[0])
     assert out[1] == f"{tokens(messages)} {result.tokens_after}"
     assert result.tokens_after == tokens(result.messages) <= 128_000 - 4000
 
@@ -700,9 +710,10 @@ def _fields(score: Any) -> dict[str, Any]:
 def test_message_scorer_ranks_as_the_context_manager_drops() -> None:
     """score_messages and the context manager share one scoring: where one of two same-size
     tool units must go, the manager drops the one score_messages ranks lower (here the
-    newer one, since the older one reports an error)."""
+    newer one, since the older one reports an error). Outputs are cut before units are
+    dropped; a floor as large as the outputs leaves only the drop."""
     from headroom_core import Tokenizer
-    from headroom_core.config import IntelligentContextConfig, ScoringWeights
+    from headroom_core.config import CompactionConfig, IntelligentContextConfig, ScoringWeights
     from headroom_core.transforms import IntelligentContextManager, MessageScorer
 
     messages = [
@@ -720,9 +731,13 @@ def test_message_scorer_ranks_as_the_context_manager_drops() -> None:
     unit = tok.count_message(messages[4]) + tok.count_message(messages[5])
     config = IntelligentContextConfig(keep_last_turns=1, keep_last_tool_units=0, cut_quantum=0.01)
     limit = tokens(messages) + config.output_buffer_tokens - unit // 2
-    fitted = IntelligentContextManager(config).apply(messages, tok, model_limit=limit)
-    ids = [m["tool_call_id"] for m in fitted.messages if m["role"] == "tool"]
-    assert ids == ["call_1"]
+    no_cuts = CompactionConfig(min_output_tokens=unit)
+    fitted = IntelligentContextManager(config).fit(
+        messages, tok, model_limit=limit, compaction=no_cuts
+    )
+    shown = [m for m in fitted.messages if m["role"] == "tool"]
+    ids = [m["tool_call_id"] for m in shown if not m["content"].startswith("[headroom:")]
+    assert ids == ["call_1"]  # call_2 went: its call stays, its result is the note
 
 
 def test_api_reference_transform_pipeline() -> None:

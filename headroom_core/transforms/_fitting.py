@@ -183,7 +183,7 @@ def fit(c: Planner, p: Plan, b: int, pending: dict[int, Stale]) -> int:
     if total <= target:
         return total
     for i in range(after_early, b):  # every output after the early window down to the floor
-        if c.is_output(p, i):
+        if c.is_output(p, i) and c.content[i] > c.s.floor:
             p.caps[i] = min(p.caps.get(i, c.s.floor), c.s.floor)
     p.frontier = max(p.frontier, b)
     total = c.total(p, b)
@@ -195,7 +195,7 @@ def fit(c: Planner, p: Plan, b: int, pending: dict[int, Stale]) -> int:
         total = _drop(c, p, b, lay, set(), budget, units=early)  # one note, not in place
     if total > budget:
         for i in range(b):
-            if c.is_output(p, i):
+            if c.is_output(p, i) and c.content[i] > NOTE_ONLY:
                 p.caps[i] = NOTE_ONLY
         total = c.total(p, b)
     if total > budget:

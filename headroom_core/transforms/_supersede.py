@@ -3,12 +3,15 @@
 * a **read** of a file, once the file is edited or written (successfully) or read again
   (a later read covering the same lines);
 * a **write**'s own output (an edit's ``cat -n`` snippet), once the file is written again;
-* a **command**'s output, once the same command runs again;
-* a **state** (a todo list), once a later call replaces it.
+* a **command**'s output, once the same command runs again (a shell command's output is
+  the state it read: the later run has the fresh one);
+* a **state** (a todo list), once a later call replaces it;
+* any other tool's output, once a later call with the same name and arguments returns the
+  same text again (its tool may not be idempotent: "the next page" with no arguments
+  returns new data, so only an exact repeat is stale).
 
 What each tool does is looked up by name in :data:`TOOL_ACTS` (Claude Code's and OpenHands'
-tools); any other tool counts as a command keyed by its name and arguments, so an
-identical later call supersedes it. Only OpenAI-shaped ``tool`` messages are considered.
+tools). Only OpenAI-shaped ``tool`` messages are considered.
 A superseded output is not collapsed here: :mod:`._compaction` decides when.
 """
 
@@ -35,7 +38,7 @@ _WRITE_OK = re.compile(
 class Act:
     """What one tool call does, as far as staleness goes."""
 
-    kind: str  # "read" | "write" | "run" | "state"
+    kind: str  # "read" | "write" | "run" | "state" | "repeat"
     key: str  # a file path, a command, a state name
     lines: tuple[float, float] = (1, math.inf)  # the lines a read shows
 
@@ -116,6 +119,7 @@ _REASONS = {
     "write": "the file was changed later",
     "run": "the same command ran again later",
     "state": "a later call replaced this state",
+    "repeat": "the same call returned the same output later",
 }
 
 
@@ -129,7 +133,7 @@ def _act(name: str, arguments: str) -> Act:
     if act is not None:
         return act
     canonical = json.dumps(args, sort_keys=True) if args is not None else arguments
-    return Act("run", f"{name}:{canonical}")
+    return Act("repeat", f"{name}:{canonical}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -137,6 +141,7 @@ class _Call:
     result: int  # index of the tool message answering it
     act: Act
     ok: bool  # a write that reports success (a failed edit changes nothing)
+    text: str  # the output, as the caller gave it
 
 
 def _calls(messages: Sequence[Message], texts: Sequence[str]) -> list[_Call]:
@@ -151,13 +156,16 @@ def _calls(messages: Sequence[Message], texts: Sequence[str]) -> list[_Call]:
                 continue
             act = _act(name, str(fn.get("arguments", "")))
             ok = act.kind != "write" or bool(_WRITE_OK.search(texts[r][:400]))
-            out.append(_Call(r, act, ok))
+            out.append(_Call(r, act, ok, texts[r]))
     return out
 
 
-def _supersedes(old: Act, new: _Call) -> str | None:
-    """Why ``new`` makes the output of a call doing ``old`` stale (None: it does not)."""
-    act = new.act
+def _supersedes(old_call: _Call, new: _Call) -> str | None:
+    """Why ``new`` makes the output of ``old_call`` stale (None: it does not)."""
+    old, act = old_call.act, new.act
+    if old.kind == "repeat":
+        same = act.kind == "repeat" and act.key == old.key and new.text == old_call.text
+        return _REASONS["repeat"] if same else None
     if old.kind in ("read", "write") and act.key == old.key:
         if act.kind == "write" and new.ok:
             return _REASONS["write"]
@@ -185,7 +193,7 @@ def find_stale(
         for pos, k in enumerate(keyed):
             old = calls[k]
             for later in keyed[pos + 1 :]:
-                reason = _supersedes(old.act, calls[later])
+                reason = _supersedes(old, calls[later])
                 if reason is not None:
                     out.append(Stale(old.result, calls[later].result, reason, old.act.key))
                     break

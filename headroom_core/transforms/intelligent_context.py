@@ -27,7 +27,7 @@ from ._session import fit_in_context
 
 if TYPE_CHECKING:
     from ..ccr import OriginalStore
-    from ..config import IntelligentContextConfig
+    from ..config import CompactionConfig, IntelligentContextConfig
     from ..messages import Message
 
 
@@ -118,12 +118,15 @@ class IntelligentContextManager(Transform):
         model_limit: int,
         protected: tuple[int, ...] = (),
         query: str | None = None,
+        compaction: CompactionConfig | None = None,
     ) -> FitResult:
-        from ..config import HeadroomConfig
+        """Fit ``messages`` into ``model_limit`` minus the output buffer. ``compaction``: the
+        compaction and cutting settings (default ``CompactionConfig()``)."""
+        from ..config import CompactionConfig, HeadroomConfig
 
         ctx = TransformContext(
             tokenizer=tokenizer,
-            config=HeadroomConfig(),
+            config=HeadroomConfig(compaction=compaction or CompactionConfig()),
             query=query,
             model_limit=model_limit,
             explicit_query=query is not None,

@@ -68,10 +68,13 @@ def test_commands_run_again_todo_lists_and_other_tools() -> None:
     q1 = s.call("search", '{"hits": 3}', q="rust")
     s.call("search", '{"hits": 4}', q="go")
     q3 = s.call("search", '{"hits": 3}', q="rust")
+    page1 = s.call("next_page", '[{"id": 1}]')  # no arguments, new data each time:
+    s.call("next_page", '[{"id": 2}]')  # not stale, its tool is not idempotent
     found = stale_map(s)
     assert found[t1] == (t2, "the same command ran again later")
     assert found[todo1] == (todo2, "a later call replaced this state")
-    assert found[q1] == (q3, "the same command ran again later")
+    assert found[q1] == (q3, "the same call returned the same output later")
+    assert page1 not in found
     assert set(found) == {t1, todo1, q1}
 
 
