@@ -83,9 +83,9 @@ ScorerName = Literal["bm25", "embedding", "hybrid", "auto"]
 
 SEPARATOR_TOKENS = 1  # "\n\n" between two nodes in a synthesizer's context
 NEIGHBOUR_WEIGHT = 0.7  # a sentence scores at least this share of its neighbours' relevance
-# Sizes markers before the ref is known: a ref is 16 hex characters, and this one costs a
-# token per character, the most any ref can (a random ref costs 6 to 16).
-_REF_PLACEHOLDER = "0a1b2c3d4e5f6a7b"
+# Sizes markers before the ref is known: a ref is 32 hex characters, and this one costs a
+# token per character, the most any ref can (a random ref costs far fewer).
+_REF_PLACEHOLDER = "0a1b2c3d4e5f6a7b" * 2
 
 RELEVANCE_KEY = "headroom_relevance"
 REF_KEY = "headroom_ref"

@@ -60,7 +60,7 @@ def texts(msgs: list[dict[str, Any]], role: str) -> list[Any]:
 
 def marker_ref(msgs: list[dict[str, Any]]) -> str:
     for m in msgs:
-        found = re.search(r"ref=([0-9a-f]{16})", str(m.get("content")))
+        found = re.search(r"ref=([0-9a-f]{32})", str(m.get("content")))
         if found and str(m["content"]).startswith("[headroom:"):
             return found.group(1)
     raise AssertionError("no marker")
@@ -268,7 +268,7 @@ def test_a_fitted_request_never_has_two_system_messages_in_a_row(head: str, fitt
     )
     out = compress(msgs, config=config, max_tokens=TOK.count_messages(msgs) // 2).messages
     roles = [m["role"] for m in out]
-    note = re.compile(r"\[headroom: \d+ earlier messages.*ref=[0-9a-f]{16}")
+    note = re.compile(r"\[headroom: \d+ earlier messages.*ref=[0-9a-f]{32}")
     assert len(out) < len(msgs) and any(note.search(json.dumps(m["content"])) for m in out)
     assert all(not (a == b == "system") for a, b in zip(roles, roles[1:], strict=False)), roles
     if head == "blocks":

@@ -45,9 +45,9 @@ from headroom_integrations.llamaindex.postprocessor import (
 )
 
 HEADROOM_KEYS = {RELEVANCE_KEY, REF_KEY, COMPRESSOR_KEY, DUPLICATES_KEY, DROPPED_KEY}
-CUT = re.compile(r"\[headroom: (\d+) chars cut; ref=([0-9a-f]{16})\]")
+CUT = re.compile(r"\[headroom: (\d+) chars cut; ref=([0-9a-f]{32})\]")
 LEFT_OUT = re.compile(
-    r"\[headroom: (\d+) nodes? left out to fit the token budget; ref=([0-9a-f]{16})\]"
+    r"\[headroom: (\d+) nodes? left out to fit the token budget; ref=([0-9a-f]{32})\]"
 )
 CONTEXT = re.compile(r"-{21}\n(.*)\n-{21}", re.S)  # LlamaIndex's QA template's context block
 
