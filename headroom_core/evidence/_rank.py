@@ -24,6 +24,7 @@ whatever the scorer.
 from __future__ import annotations
 
 import math
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -60,7 +61,8 @@ class Ranking:
     """Passages best first (``order``) and, per passage in input order: ``scores`` (evidence
     score at its pick, in [0, 1]), ``relevance`` (the scorer's, to the question alone),
     ``via`` (the passage whose sentence linked it, :data:`QUESTION` for the question, None
-    when picked on its own relevance) and ``names`` (what names it: its entity's names)."""
+    when picked on its own relevance) and ``names`` (the names that pick it out among these
+    passages, see :func:`passage_names`; a title several passages share is nobody's)."""
 
     order: tuple[int, ...]
     scores: tuple[float, ...]
@@ -78,6 +80,19 @@ def passage_names(passage: Passage) -> tuple[str, ...]:
     return (subject,) if subject else ()
 
 
+def _distinct(passages: Sequence[Passage]) -> list[tuple[str, ...]]:
+    """Each passage's names, kept only where they pick out that passage: a name that is the
+    whole name (the title, or the opening name) of several passages (chunks of one document)
+    names none of them; one that is the whole name of exactly one passage names only it
+    ("Ximena Sariñana" names that passage, not "Ximena Sariñana (album)")."""
+    names = [passage_names(p) for p in passages]
+    whole = Counter(n[0] for n in names if n)
+    return [
+        tuple(name for name in own if whole[name] == 0 or (whole[name] == 1 and name == own[0]))
+        for own in names
+    ]
+
+
 def rank_passages(
     passages: Sequence[Passage],
     query: str,
@@ -91,7 +106,7 @@ def rank_passages(
     tie = list(prior) if prior is not None else [0.0] * n
     scored = scorer.score_items([p.scored_text() for p in passages], query)
     relevance = [min(1.0, max(0.0, float(s))) for s in scored]
-    names = [passage_names(p) for p in passages]
+    names = _distinct(passages)
     terms = [terms_of(p.scored_text()) for p in passages]
     q_terms = terms_of(query)
     idf = _idf(q_terms, terms)

@@ -174,6 +174,25 @@ def test_a_passage_the_question_names_is_linked_from_the_question() -> None:
     assert ranking.scores[ranking.order[1]] == 1.0
 
 
+def test_a_title_shared_by_chunks_of_one_document_links_nothing() -> None:
+    """A title several passages share names a document, not a passage; a qualified title
+    yields its head to the passage whose whole title it is."""
+    chunks = [
+        Passage(title="Annual Report 2023", text=f"Section {i}: revenue and costs.")
+        for i in range(3)
+    ]
+    albums = [
+        Passage(title="Ximena Sariñana (album)", text="Ximena Sariñana is her second album."),
+        Passage(title="Ximena Sariñana", text="Ximena Sariñana Rivera is a Mexican singer."),
+    ]
+    ranking = rank_passages(
+        [*chunks, *albums], "What did the Annual Report 2023 say? Ximena Sariñana?", BM25Scorer()
+    )
+    assert ranking.names[:3] == ((), (), ())
+    assert ranking.names[3:] == (("Ximena Sariñana (album)",), ("Ximena Sariñana",))
+    assert ranking.via == (None, None, None, None, QUESTION)
+
+
 def test_a_passage_that_repeats_picked_terms_is_worth_less() -> None:
     passages = [
         Passage(text="alpha beta"),
