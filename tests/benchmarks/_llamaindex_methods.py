@@ -118,29 +118,22 @@ def optimizer_at(
     embed: MiniLMEmbedding, nodes: Sequence[NodeWithScore], query: str, budget: int
 ) -> Call:
     """``SentenceEmbeddingOptimizer`` (no context sentences) at the largest percentile whose
-    output fits (the smallest percentile's output when none does): an oracle setting, per
-    question. Its output grows with the percentile (each node keeps its top
-    ``int(n * percentile)`` sentences), so a binary search finds that percentile."""
-
-    def run(p: float) -> Call:
+    output fits (the smallest output when none does): an oracle setting, per question. Not a
+    binary search: a node whose ``int(sentences * percentile)`` is 0 keeps every sentence,
+    so the output is not monotone in the percentile."""
+    best: tuple[int, Call] | None = None
+    for p in PERCENTILES:
         pp = SentenceEmbeddingOptimizer(
             embed_model=embed, percentile_cutoff=p, context_before=0, context_after=0
         )
-        return run_one(pp, nodes, query)
-
-    ascending = sorted(PERCENTILES)
-    lo, hi = 0, len(ascending) - 1
-    best = run(ascending[0])
-    if tokens(context(best.out)) > budget:
-        return best
-    while lo < hi:  # ascending[lo] fits; find the last that does
-        mid = (lo + hi + 1) // 2
-        call = run(ascending[mid])
-        if tokens(context(call.out)) <= budget:
-            lo, best = mid, call
-        else:
-            hi = mid - 1
-    return best
+        call = run_one(pp, nodes, query)
+        n = tokens(context(call.out))
+        if n <= budget:
+            return call
+        if best is None or n < best[0]:
+            best = (n, call)
+    assert best is not None
+    return best[1]
 
 
 def similarity_at(nodes: Sequence[NodeWithScore], query: str, budget: int) -> Call:
