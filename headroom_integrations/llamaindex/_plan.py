@@ -42,11 +42,14 @@ class Plan:
 
 @dataclass(frozen=True, slots=True)
 class Cuttable:
-    """A plan as the fill sees it, with its sentence spans and the ref it had before."""
+    """A plan as the fill sees it (``item``), its sentence spans, the ref it had before the
+    fit and its copy rendered whole then (restored when the fill keeps it whole or drops it)."""
 
     item: FillItem
     spans: list[tuple[int, int]]
     ref: str | None
+    whole: NodeWithScore | None
+    whole_tokens: int
 
 
 def context(plans: list[Plan]) -> str:

@@ -302,26 +302,26 @@ class HeadroomNodePostprocessor(BaseNodePostprocessor):
         reserve = 0
         if len(ranked) > 1:
             reserve = self._count(dropped_marker(len(ranked), REF_PLACEHOLDER)) + 2
-        kept, dropped = self._fill(ranked, room - reserve, query, store)
+        others = [(p.names, p.score) for p in ranked] if query else []
+        cuts = [
+            self._cuttable(plan, rank, query, others[:rank] + others[rank + 1 :])
+            for rank, plan in enumerate(ranked)
+        ]
+        kept, dropped = self._fill(ranked, cuts, room - reserve, store)
         if not kept and reserve:
             reserve = 0
-            kept, dropped = self._fill(ranked, room, query, store)
+            kept, dropped = self._fill(ranked, cuts, room, store)
         if dropped and kept:
             carrier = kept[-1] if self.order == "score" else max(kept, key=index_of)
             self._mark_dropped(carrier, dropped, store, visible=reserve > 0)
         return kept
 
     def _fill(
-        self, ranked: list[Plan], room: int, query: str, store: OriginalStore
+        self, ranked: list[Plan], cuts: list[Cuttable], room: int, store: OriginalStore
     ) -> tuple[list[Plan], list[Plan]]:
         """(kept, dropped): the sentences :func:`headroom_core.evidence.plan_fill` picks,
         rendered and counted; while the exact count is over, the last sentence taken is
         given back."""
-        others = [(p.names, p.score) for p in ranked] if query else []
-        cuts = [
-            self._cuttable(plan, rank, query, others[:rank] + others[rank + 1 :])
-            for rank, plan in enumerate(ranked)
-        ]
         fill = plan_fill([c.item for c in cuts], room)
         keep = [set(k) for k in fill.kept]
         for plan, cut, chosen in zip(ranked, cuts, keep, strict=True):
@@ -342,14 +342,16 @@ class HeadroomNodePostprocessor(BaseNodePostprocessor):
         query: str,
         others: list[tuple[tuple[str, ...], float]],
     ) -> Cuttable:
-        """The plan as :func:`plan_fill` sees it: its sentences, their weights and costs."""
-        self._render(plan, plan.text)
-        whole = plan.tokens
+        """The plan (rendered whole) as :func:`plan_fill` sees it: its sentences, their weights
+        and costs."""
+        if plan.out is None:  # _postprocess_nodes renders every plan before the fit
+            self._render(plan, plan.text)
+        whole, whole_out, ref = plan.tokens, plan.out, plan.meta.get(REF_KEY)
         text = plan.text or ""
         spans = line_sentence_spans(text) if plan.original is not None else []
         if len(spans) < 2:  # kept whole or left out
             item = FillItem(plan.score, rank, (1.0,), (whole,), whole, whole)
-            return Cuttable(item, spans, plan.meta.get(REF_KEY))
+            return Cuttable(item, spans, ref, whole_out, whole)
         sentences = [text[s:e] for s, e in spans]
         if query:
             weights = sentence_weights(sentences, query, link_names=plan.link_names, others=others)
@@ -359,17 +361,17 @@ class HeadroomNodePostprocessor(BaseNodePostprocessor):
         original = plan.original or ""
         # the ref the store will give it (a content hash); the exact count catches any other
         opened = plan.tokens + self._count(cut_marker(len(original), ref_for(original)))
-        self._render(plan, text)
+        plan.out, plan.tokens = whole_out, whole
         costs = tuple(self._count(s) + 1 for s in sentences)  # 1: the joint before it
         # 2: the line breaks around the marker
         item = FillItem(plan.score, rank, weights, costs, opened + 2, whole, contiguous=not query)
-        return Cuttable(item, spans, plan.meta.get(REF_KEY))
+        return Cuttable(item, spans, ref, whole_out, whole)
 
     def _apply(self, plan: Plan, cut: Cuttable, chosen: set[int], store: OriginalStore) -> None:
         """Render ``plan`` whole (all or none of it chosen) or cut to ``chosen`` with a marker."""
         if not chosen or len(chosen) == len(cut.item.weights) or plan.text is None:
             set_ref(plan, cut.ref)
-            self._render(plan, plan.text)
+            plan.out, plan.tokens = cut.whole, cut.whole_tokens  # as rendered before the fit
             return
         original = plan.original or ""
         ref = store.put(original, kind="text", meta=node_meta(plan))

@@ -263,7 +263,7 @@ def test_async_query_engine_and_apostprocess_match_the_sync_path(
 # What tests/benchmarks/bench_llamaindex.py prints for "ours" on the 50 questions (both gold
 # paragraphs' supporting sentences kept, out of 50), retrieval through the same
 # VectorStoreIndex over the bundled MiniLM; README quotes the same numbers.
-HOTPOT_BENCH = {("bm25", 0.5): 47, ("bm25", 0.25): 42, ("hybrid", 0.5): 48, ("hybrid", 0.25): 42}
+HOTPOT_BENCH = {("bm25", 0.5): 47, ("bm25", 0.25): 42, ("hybrid", 0.5): 48, ("hybrid", 0.25): 43}
 HOTPOT_TARGET = {0.5: 0.9, 0.25: 0.65}
 
 
