@@ -205,17 +205,18 @@ def compress_framework_messages(
     scope: AbstractContextManager[Any] = use_store(store) if store is not None else nullcontext()
     with scope, fail_open("compression", failures) as outcome:
         messages = to_neutral()
-        # Optimize: compress once, then fit that; the same result as one compress(), and the
-        # fallback reuses the compression instead of redoing it.
-        pre = result = job.run(
-            messages, job.config if mode != "optimize" else _unfitted(job.config)
-        )
-        if mode == "optimize":
+        # Optimize: one compress() with the whole config (compaction points see the original
+        # outputs, so their pointers' refs retrieve them); only when that cannot fit, the
+        # request compressed unfitted is capped and fitted (the fallback).
+        if mode != "optimize":
+            result = job.run(messages, job.config)
+        else:
             try:
-                result = _joined(pre, job.run(pre.messages, _fit_only(job.config), fit=True), ())
+                result = job.run(messages, job.config, fit=True)
             except BudgetError as error:
                 if on_budget == "raise":
                     raise
+                pre = job.run(messages, _unfitted(job.config))
                 result, fallback = _fit_anyway(job, pre, job.budget_error(error), failures)
         out = from_neutral(result.messages) if result.mode == "optimize" else None
     if outcome.failed:

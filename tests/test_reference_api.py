@@ -587,7 +587,7 @@ def test_api_reference_rolling_window(big_history: list[dict[str, Any]]) -> None
     for m in (m for m in result if m["role"] == "tool"):
         text = m["content"]
         assert decoded(text) == json.loads(originals[m["tool_call_id"]]) or re.search(
-            r"ref\W+[0-9a-f]{16}", text
+            r"ref\W+[0-9a-f]{32}", text
         )
 
 

@@ -18,6 +18,7 @@ import orjson
 from headroom_core.ccr._base import OriginalStore, StoredOriginal, is_ref, ref_for
 from headroom_core.ccr._open import get_default_store
 from headroom_core.ccr._pages import HEADER_TOKENS, Page, Unit, page, split_units
+from headroom_core.ccr._scoped import in_a_namespace
 from headroom_core.errors import StorageError
 from headroom_core.tokens import get_tokenizer
 
@@ -105,7 +106,7 @@ def retrieve(
     if not is_ref(key):
         shown = ref[:40] if isinstance(ref, str) else ref
         return (
-            f"[headroom: {shown!r} is not a valid ref; a ref is 16 hex characters, copied "
+            f"[headroom: {shown!r} is not a valid ref; a ref is 32 hex characters, copied "
             'from a marker such as {"__headroom_truncated": N, "ref": "..."} or '
             "[... N lines omitted; ref=...]]"
         )
@@ -115,6 +116,8 @@ def retrieve(
     target = get_default_store() if store is None else store
     try:
         found = target.get(key)
+        if found is not None and in_a_namespace(found.text):
+            found = None  # a namespaced original, asked for without its namespace
         held = None if found is not None else len(target)
     except StorageError as exc:
         return f"[headroom: the store of originals could not be read ({exc}); re-run the tool]"

@@ -29,7 +29,7 @@ _PARAMETERS: dict[str, Any] = {
     "properties": {
         "ref": {
             "type": "string",
-            "description": "The ref from the marker: 16 hexadecimal characters.",
+            "description": "The ref from the marker: 32 hexadecimal characters.",
         },
         "query": {
             "type": "string",

@@ -325,3 +325,11 @@ def _render(text: str, units: list[_Unit], kept: set[int], ref: str) -> str:
         out.append(text[units[last].end : sep_end])
         i = last + 1
     return "".join(out)
+
+
+# ---- shared with other modules -----------------------------------------------------------
+
+
+def content_terms(text: str) -> list[str]:
+    """The stemmed content terms of ``text`` that this compressor's relevance uses."""
+    return _terms(text).split()

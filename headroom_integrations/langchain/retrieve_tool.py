@@ -53,7 +53,7 @@ def _invalid_arguments(exc: Any) -> str:
     )
     return (
         f"[headroom: invalid arguments for {RETRIEVE_TOOL_NAME} ({problems}); call it with "
-        '{"ref": "<16 hex characters from a marker>"} and optionally "query", "offset", "limit"]'
+        '{"ref": "<32 hex characters from a marker>"} and optionally "query", "offset", "limit"]'
     )
 
 

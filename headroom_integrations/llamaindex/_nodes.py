@@ -1,4 +1,4 @@
-"""Nodes <-> text: what a node shows the LLM, its copies, its sentences, near-duplicates.
+"""Nodes <-> text: what a node shows the LLM, its copies, its cuts, near-duplicates.
 
 Everything here reads nodes and builds new ones; no function changes the node it is given.
 """
@@ -71,6 +71,9 @@ def copy_node(
 
 def _with_keys(keys: Sequence[str], extra: Mapping[str, Any]) -> list[str]:
     return [*keys, *(k for k in extra if k not in keys)]
+
+
+# ---- cuts ------------------------------------------------------------------------------
 
 
 def render_cut(text: str, spans: Sequence[tuple[int, int]], keep: Iterable[int]) -> str:

@@ -14,7 +14,15 @@ import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from headroom_core.ccr import is_ref, retrieve
+from headroom_core.boundary import fail_open
+from headroom_core.ccr import (
+    REF_LENGTH,
+    OriginalStore,
+    in_a_namespace,
+    is_ref,
+    retrieve,
+    use_store,
+)
 from headroom_core.config import HeadroomConfig
 from headroom_core.errors import InputError
 from headroom_core.messages import to_anthropic
@@ -30,6 +38,7 @@ if TYPE_CHECKING:
     from ._state import State
 
 logger = logging.getLogger("headroom_integrations.server")
+_AS_GIVEN = "the messages are returned unchanged"
 
 COMPRESS_MODES = ("ccr",)
 
@@ -96,20 +105,25 @@ def _is_anthropic(req: CompressRequest) -> bool:
     )
 
 
-def run_compress(state: State, req: CompressRequest) -> dict[str, Any]:
-    """The response body. Fails open: on any failure of ours, the messages as given."""
+def run_compress(
+    state: State, req: CompressRequest, store: OriginalStore | None = None
+) -> dict[str, Any]:
+    """The response body. Fails open: on any failure of ours, the messages as given. The
+    originals of reversible cuts go to ``store`` (default: the server's)."""
     started = time.perf_counter()
+    store = state.originals if store is None else store
     smart = state.settings.config.smart_crusher.model_copy(update={"reversible": req.ccr})
     config = state.settings.config.model_copy(update={"smart_crusher": smart, "mode": "optimize"})
     anthropic = _is_anthropic(req)
     failures: list[str] = []
-    try:
+    with (
+        use_store(store),
+        fail_open("server", failures, let_through=(), log=logger, action=_AS_GIVEN) as outcome,
+    ):
         out = (_anthropic if anthropic else _openai)(req, config)
-    except Exception as exc:  # the endpoint's fail-open boundary: the messages as given
-        failures.append(f"server: {type(exc).__name__}: {exc}")
-        logger.warning("headroom /v1/compress: %r; the messages are returned unchanged", exc)
+    if outcome.failed:
         out = _unchanged(req, anthropic)
-    refs = [r for r in refs_in([out.get("system"), out["messages"]]) if r in state.originals]
+    refs = [r for r in refs_in([out.get("system"), out["messages"]]) if r in store]
     payload = {
         "messages": out["messages"],
         "tokens_before": out["before"],
@@ -264,18 +278,23 @@ def _record(
         metrics.failures.labels("compress").inc()
 
 
-def run_retrieve(state: State, ref: Any, query: Any) -> tuple[int, dict[str, Any]]:
-    """(status, body) for a retrieve request."""
+def run_retrieve(
+    state: State, ref: Any, query: Any, store: OriginalStore | None = None
+) -> tuple[int, dict[str, Any]]:
+    """(status, body) for a retrieve request, read from ``store`` (default: the server's)."""
+    store = state.originals if store is None else store
     if not is_ref(ref):
-        message = f"ref: expected 16 lowercase hexadecimal characters, got {ref!r}"
+        message = f"ref: expected {REF_LENGTH} lowercase hexadecimal characters, got {ref!r}"
         return 400, {"error": {"type": "invalid_request", "message": message}}
     if query is not None and not isinstance(query, str):
         return 400, {"error": {"type": "invalid_request", "message": "query: expected a string"}}
-    found = state.originals.get(ref)
+    found = store.get(ref)
+    if found is not None and in_a_namespace(found.text):
+        found = None  # another namespace's: asked for without x-headroom-namespace
     if found is None:
         message = f"no original stored under ref {ref!r} (unknown, or evicted)"
         return 404, {"error": {"type": "not_found", "message": message}}
-    text = retrieve(ref, query, store=state.originals)
+    text = retrieve(ref, query, store=store)
     return 200, {
         "ref": ref,
         "hash": ref,

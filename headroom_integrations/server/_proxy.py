@@ -22,6 +22,8 @@ import orjson
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 
+from headroom_core.ccr import OriginalStore, use_store
+from headroom_core.errors import ConfigError
 from headroom_core.tokens import get_tokenizer
 
 from .._client_core import CLIENT_MODES, CallOptions, Plan, Usage, tools_text
@@ -81,12 +83,30 @@ def upstream_headers(request: Request) -> list[tuple[str, str]]:
     return headers
 
 
+#: The request header naming the namespace (a tenant, a user, a conversation) whose
+#: originals a request may make and read; without it, the whole store.
+NAMESPACE_HEADER = "x-headroom-namespace"
+
+
+def namespace_of(request: Request) -> str | None:
+    return request.headers.get(NAMESPACE_HEADER)
+
+
 def downstream_headers(response: httpx.Response) -> dict[str, str]:
     return {k: v for k, v in response.headers.items() if k.lower() not in _RESPONSE_DROP}
 
 
-def prepare(state: State, wire: Wire, raw: bytes, mode: str) -> Prepared:
-    """Plan one request (CPU work: run in a worker thread)."""
+def prepare(
+    state: State, wire: Wire, raw: bytes, mode: str, store: OriginalStore | None = None
+) -> Prepared:
+    """Plan one request (CPU work: run in a worker thread); the originals of its cuts go to
+    ``store`` (default: the server's)."""
+    store = state.originals if store is None else store
+    with use_store(store):
+        return _prepare(state, wire, raw, mode, store)
+
+
+def _prepare(state: State, wire: Wire, raw: bytes, mode: str, store: OriginalStore) -> Prepared:
     try:
         given = orjson.loads(raw)
     except orjson.JSONDecodeError:
@@ -95,12 +115,12 @@ def prepare(state: State, wire: Wire, raw: bytes, mode: str) -> Prepared:
         return Prepared(None, None, raw)
     body = given
     if state.settings.retrieve_loop:  # our calls the caller left unanswered, answered
-        body = wire.answer_pending(body, lambda call: answer(call, state.originals))
+        body = wire.answer_pending(body, lambda call: answer(call, store))
     answered = body is not given
     plan, body = wire.plan(state.engines[wire.name], body, CallOptions(mode=mode), wire.path)
     retrieval = False
     if plan is not None and plan.messages is not None and state.settings.retrieve_loop:
-        retrieval = _made_lossy_cuts(state, given, body)
+        retrieval = _made_lossy_cuts(store, given, body)
     if retrieval or answered:
         with_tool = wire.with_tool(body)
         if retrieval and plan is not None and with_tool is not body:
@@ -111,11 +131,11 @@ def prepare(state: State, wire: Wire, raw: bytes, mode: str) -> Prepared:
     return Prepared(plan, body, content, given.get("stream") is True, retrieval)
 
 
-def _made_lossy_cuts(state: State, given: dict[str, Any], sent: dict[str, Any]) -> bool:
+def _made_lossy_cuts(store: OriginalStore, given: dict[str, Any], sent: dict[str, Any]) -> bool:
     """Whether the sent request names refs (of stored originals) the caller's did not."""
     before = set(refs_in([given.get("system"), given.get("messages")]))
     after = refs_in([sent.get("system"), sent.get("messages")])
-    return any(ref not in before and ref in state.originals for ref in after)
+    return any(ref not in before and ref in store for ref in after)
 
 
 async def handle(request: Request, wire: Wire) -> Response:
@@ -126,10 +146,14 @@ async def handle(request: Request, wire: Wire) -> Response:
     if mode not in CLIENT_MODES:
         message = f"x-headroom-mode: expected one of {', '.join(CLIENT_MODES)}, got {mode!r}"
         return JSONResponse(wire.error_body(400, message), status_code=400)
+    try:
+        store = state.originals_for(namespace_of(request))
+    except ConfigError as exc:
+        return JSONResponse(wire.error_body(400, str(exc)), status_code=400)
     raw = await request.body()
-    prepared = await anyio.to_thread.run_sync(prepare, state, wire, raw, mode)
+    prepared = await anyio.to_thread.run_sync(prepare, state, wire, raw, mode, store)
     overhead = time.perf_counter() - started
-    exchange = _Exchange(state, wire, prepared, mode, started, overhead, request)
+    exchange = _Exchange(state, wire, prepared, mode, started, overhead, request, store)
     if prepared.stream:
         return await exchange.stream()
     return await exchange.plain()
@@ -147,8 +171,10 @@ class _Exchange:
         started: float,
         overhead: float,
         request: Request,
+        store: OriginalStore,
     ) -> None:
         self.state, self.wire, self.prepared, self.mode = state, wire, prepared, mode
+        self.store = store
         self.started, self.overhead = started, overhead
         base = (
             state.settings.openai_base_url
@@ -176,7 +202,7 @@ class _Exchange:
         return JSONResponse(self.wire.error_body(502, message), status_code=502)
 
     async def _answers(self, calls: list[Any]) -> list[tuple[Any, str]]:
-        store = self.state.originals
+        store = self.store
 
         def run() -> list[tuple[Any, str]]:
             return [(c, answer(c, store)) for c in calls]

@@ -11,6 +11,7 @@ from headroom_core.ccr import (
     OriginalStore,
     get_default_store,
     open_original_store,
+    scoped_store,
     set_default_store,
 )
 
@@ -51,6 +52,11 @@ class State:
             trust_env=False,
         )
         return cls(settings, http, engines, sink, originals, ServerMetrics.create(), previous)
+
+    def originals_for(self, namespace: str | None) -> OriginalStore:
+        """The store of originals for a request: scoped to its ``x-headroom-namespace``
+        (refs made there read nothing elsewhere), or the whole store without one."""
+        return self.originals if namespace is None else scoped_store(self.originals, namespace)
 
     async def aclose(self) -> None:
         await self.http.aclose()

@@ -23,7 +23,7 @@ from .._client_core import CallOptions, ClientEngine, Plan, Usage
 from .._plans import plan_chat, plan_messages
 from .._usage import anthropic_fold, anthropic_usage, openai_fold, openai_usage
 
-_REF_RE = re.compile(r'ref=([0-9a-f]{16})\b|"ref":\s*"([0-9a-f]{16})"')
+_REF_RE = re.compile(r'ref=([0-9a-f]{32})\b|"ref":\s*"([0-9a-f]{32})"')
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,7 +40,7 @@ class Call:
 def answer(call: Call, store: OriginalStore) -> str:
     """What the tool returns for ``call`` (a message for the model, never an exception)."""
     if call.ref is None:
-        return '[headroom: headroom_retrieve expects {"ref": "<16 hex characters>"}]'
+        return '[headroom: headroom_retrieve expects {"ref": "<32 hex characters>"}]'
     # capped and paged: the answer goes into the model's context
     return retrieve(
         call.ref,

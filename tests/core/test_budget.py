@@ -123,7 +123,7 @@ def test_json_under_a_budget_keeps_errors_first_and_stays_json() -> None:
     out = json.loads(routed.text)  # still valid JSON
     text = json.dumps(out)
     assert '"failed"' in text  # error items are cut last
-    ref = re.search(r'"ref": "([0-9a-f]{16})"', text)
+    ref = re.search(r'"ref": "([0-9a-f]{32})"', text)
     assert ref and json.loads(retrieve(ref.group(1), store=store)) == data
 
 
@@ -138,7 +138,7 @@ def test_a_multi_mb_colour_build_log_fits_with_every_error_line() -> None:
         kept = set(routed.text.splitlines())
         assert all(line in kept for line in errors)
         assert "\x1b" not in routed.text
-        ref = re.search(r"ref=([0-9a-f]{16})", routed.text)
+        ref = re.search(r"ref=([0-9a-f]{32})", routed.text)
         assert ref and retrieve(ref.group(1), store=store) == text
 
 

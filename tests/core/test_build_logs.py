@@ -67,7 +67,7 @@ def test_every_error_line_is_kept_verbatim_and_the_ref_gives_back_the_capture(pa
     kept = set(out.splitlines())
     missing = [line for line in errors if line not in kept]
     assert not missing, missing[:3]
-    for ref in set(re.findall(r"ref=([0-9a-f]{16})", out)):
+    for ref in set(re.findall(r"ref=([0-9a-f]{32})", out)):
         assert retrieve(ref, store=store) == raw
 
 

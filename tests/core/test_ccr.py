@@ -84,8 +84,8 @@ def default_store() -> Iterator[MemoryOriginalStore]:
 
 def test_ref_is_the_sha256_prefix_of_the_utf8_bytes() -> None:
     text = "héllo wörld ✓"
-    assert ref_for(text) == hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
-    assert ref_for("") == "e3b0c44298fc1c14"
+    assert ref_for(text) == hashlib.sha256(text.encode("utf-8")).hexdigest()[:32]
+    assert ref_for("") == "e3b0c44298fc1c149afbf4c8996fb924"  # 128 bits
     assert is_ref(ref_for(text)) and ref_for("a") != ref_for("b")
     with pytest.raises(InputError, match="expected a str"):
         ref_for(b"bytes")  # type: ignore[arg-type]
@@ -98,14 +98,22 @@ def test_ref_is_the_same_in_another_process() -> None:
     assert out.stdout.strip() == ref_for("héllo ✓ 🚀")
 
 
-@pytest.mark.parametrize("value", ["0123456789abcdef", "ffffffffffffffff"])
-def test_is_ref_accepts_16_lowercase_hex(value: str) -> None:
+@pytest.mark.parametrize("value", ["0123456789abcdef" * 2, "f" * 32])
+def test_is_ref_accepts_32_lowercase_hex(value: str) -> None:
     assert is_ref(value)
 
 
 @pytest.mark.parametrize(
     "value",
-    ["0123456789ABCDEF", "0123456789abcde", "0123456789abcdefa", "0123456789abcdeg", "", None, 123],
+    [
+        "0123456789ABCDEF" * 2,
+        "0123456789abcdef",  # the 64-bit refs of earlier versions
+        "0123456789abcdef" * 2 + "a",
+        "0123456789abcdef0123456789abcdeg",
+        "",
+        None,
+        123,
+    ],
 )
 def test_is_ref_rejects_everything_else(value: object) -> None:
     assert not is_ref(value)
@@ -552,9 +560,9 @@ def test_json_without_an_array_is_filtered_by_lines(store: OriginalStore) -> Non
 def test_missing_ref_gives_a_message_with_the_store_size(store: OriginalStore) -> None:
     store.put("one")
     store.put("two")
-    out = retrieve("0123456789abcdef", store=store)
+    out = retrieve("0123456789abcdef" * 2, store=store)
     assert out == (
-        "[headroom: no original stored under ref '0123456789abcdef'; it may have "
+        f"[headroom: no original stored under ref '{'0123456789abcdef' * 2}'; it may have "
         "been evicted (store holds 2 entries); re-run the tool]"
     )
 
@@ -563,7 +571,7 @@ def test_missing_ref_gives_a_message_with_the_store_size(store: OriginalStore) -
 def test_malformed_ref_gives_a_message(store: OriginalStore, ref: Any) -> None:
     out = retrieve(ref, "q", store=store)
     assert out.startswith("[headroom: ") and "is not a valid ref" in out
-    assert "16 hex characters" in out
+    assert "32 hex characters" in out
 
 
 def test_evicted_ref_gives_the_missing_message() -> None:

@@ -22,7 +22,7 @@ from headroom_core.transforms._terminal import normalise
 
 TOK = get_tokenizer("gpt-4o")
 BUILD_LOGS = Path(__file__).resolve().parents[1] / "data" / "build_logs"
-POINTER = re.compile(r"^\[headroom: superseded output .*ref=([0-9a-f]{16})\]$")
+POINTER = re.compile(r"^\[headroom: superseded output .*ref=([0-9a-f]{32})\]$")
 
 
 class Session:
@@ -194,7 +194,7 @@ def test_a_multi_megabyte_log_fits_gpt_4o_with_every_error_line(build: Any) -> N
         if re.search(r"^\[ERROR\]|^ERROR|BUILD FAILURE", line)
     ]
     assert errors and all(line in shown for line in errors)
-    refs = re.findall(r"ref\W+([0-9a-f]{16})", result.messages[-1]["content"])
+    refs = re.findall(r"ref\W+([0-9a-f]{32})", result.messages[-1]["content"])
     assert text in {retrieve(ref) for ref in refs}  # the whole log comes back
 
 

@@ -370,7 +370,7 @@ def test_contract_on_an_oversize_output_with_a_budget(name: str, run: Run) -> No
 
 # --- compaction points: a growing coding-agent session through the default pipeline ---
 
-_POINTER = re.compile(r"^\[headroom: superseded output .*ref=([0-9a-f]{16})\]$")
+_POINTER = re.compile(r"^\[headroom: superseded output .*ref=([0-9a-f]{32})\]$")
 
 
 def _edit_session(rounds: int) -> list[dict[str, Any]]:

@@ -150,7 +150,7 @@ def test_the_frozen_prefix_counts_in_the_window() -> None:
     assert all(a is b for a, b in zip(r.messages[:4], longer[:4], strict=True))
     # the rest is fitted (its tool outputs cut before any turn is dropped), the prefix not
     assert any(t.startswith(("cut_to_fit:", "rolling_window:")) for t in r.transforms_applied)
-    assert any(re.search(r"ref\W+[0-9a-f]{16}", str(m.get("content"))) for m in r.messages[4:])
+    assert any(re.search(r"ref\W+[0-9a-f]{32}", str(m.get("content"))) for m in r.messages[4:])
     assert r.messages[-1]["tool_call_id"] == "c3"
     assert r.tokens_after <= window - 100
     validate_pairing(r.messages)

@@ -72,7 +72,7 @@ def test_fields_the_model_fetched_back_are_spared_next_time(fresh) -> None:
     first = compress(request()).messages[2]["content"]
     assert "followers_url" not in first.split("__headroom_omitted")[0]
     assert toin.stats()["list_repos"].compressions == 1
-    ref = re.search(r'"ref":"([0-9a-f]{16})"', first).group(1)
+    ref = re.search(r'"ref":"([0-9a-f]{32})"', first).group(1)
     assert "followers" in retrieve(ref, query="followers_url", store=store)
     assert "followers_url" in toin.fields_for("list_repos")
     # The output already sent compresses as it did (its turn's bytes, and the provider's
@@ -88,10 +88,10 @@ def test_another_process_meeting_an_old_output_uses_the_fields_of_its_first_cut(
     cut spared, so a process that never saw the output does not apply newer learning."""
     toin, store = fresh
     first = compress(request()).messages[2]["content"]
-    ref = re.search(r'"ref":"([0-9a-f]{16})"', first).group(1)
+    ref = re.search(r'"ref":"([0-9a-f]{32})"', first).group(1)
     retrieve(ref, query="followers_url", store=store)
     forget()  # a process that never saw this output, sharing the store and the learning
     assert compress(request()).messages[2]["content"] == first
     new = compress(request(first=100)).messages[2]["content"]
-    new_ref = re.search(r'"ref":"([0-9a-f]{16})"', new).group(1)
+    new_ref = re.search(r'"ref":"([0-9a-f]{32})"', new).group(1)
     assert "followers_url" in store.get(new_ref).meta["spared"]

@@ -31,7 +31,7 @@ LOG = LogCompressor()
 CONTEXT = 2  # lines kept on each side of an error (the module's CONTEXT, pinned here)
 MARKER = re.compile(
     r"^\[\.\.\. (\d+) more lines like line (\d+) omitted, from lines (\d+)-(\d+) "
-    r'\(template "[^\n]*"\); ref=([0-9a-f]{16})\]$'
+    r'\(template "[^\n]*"\); ref=([0-9a-f]{32})\]$'
 )
 SEVERE_LEVELS = frozenset(
     {"W", "E", "F", "A", "WARN", "WARNING", "ERROR", "ERR", "FATAL", "CRITICAL", "SEVERE"}

@@ -14,7 +14,7 @@ import pytest
 from headroom_core import compress
 from headroom_core.ccr import MemoryOriginalStore, get_default_store, retrieve, set_default_store
 
-REF = re.compile(r'ref=([0-9a-f]{16})|"ref":\s*"([0-9a-f]{16})"')
+REF = re.compile(r'ref=([0-9a-f]{32})|"ref":\s*"([0-9a-f]{32})"')
 
 
 def request(text: str, tool: str) -> list[dict[str, Any]]:

@@ -131,7 +131,7 @@ def test_below_min_tokens_only_lossless_forms() -> None:
 def test_long_strings_cut_with_marker_and_ref() -> None:
     data = {"id": 1, "body": "lorem ipsum " * 1000}
     out, store, _ = crush(data)
-    match = re.search(r"…\[headroom: (\d+) chars cut; ref=([0-9a-f]{16})\]$", out["body"])
+    match = re.search(r"…\[headroom: (\d+) chars cut; ref=([0-9a-f]{32})\]$", out["body"])
     assert match and int(match.group(1)) == len(data["body"]) - 1000
     assert json.loads(retrieve(match.group(2), store=store, max_tokens=None)) == data
 
@@ -195,8 +195,8 @@ def test_reserved_keys_and_malformed_json_are_left_alone() -> None:
 def _refs(node: Any) -> list[str]:
     found = []
     text = json.dumps(node)
-    found += re.findall(r'"ref": "([0-9a-f]{16})"', text)
-    found += re.findall(r"ref=([0-9a-f]{16})", text)
+    found += re.findall(r'"ref": "([0-9a-f]{32})"', text)
+    found += re.findall(r"ref=([0-9a-f]{32})", text)
     return found
 
 

@@ -394,7 +394,7 @@ def test_attach_learns_from_real_retrievals_and_detach_stops(
             assert "2 of 3" not in answer and "3 of 3 items in .items" in answer
             retrieve(ref, query="customer tier gold", store=store)
             retrieve(log_ref, store=store)  # no query: counted, nothing learned
-            retrieve("0" * 16, query="status", store=store)  # unknown ref: not a retrieval
+            retrieve("0" * 32, query="status", store=store)  # unknown ref: not a retrieval
         finally:
             detach()
         retrieve(ref, query="after detach", store=store)

@@ -34,7 +34,7 @@ LOGS = ("HDFS", "Apache", "OpenSSH", "Zookeeper")
 PROJECTS = SHARED / "api_go_jira_mocks" / "all_projects.json"
 BFCL_DOCS = SHARED / "fc_bfcl" / "multi_turn_func_doc"
 SYSTEM = "You are an SRE assistant. Use the tools; cite log lines and project keys."
-REF = re.compile(r"ref\W{1,4}([0-9a-f]{16})\b")
+REF = re.compile(r"ref\W{1,4}([0-9a-f]{32})\b")
 
 
 def data_present() -> bool:

@@ -166,7 +166,7 @@ def test_per_call_budget_cuts_to_fit_and_keeps_everything_retrievable(
     sent = srv.last_body["messages"]
     assert count_tokens_messages(sent, model=MODEL) <= 2000
     assert sent[-1] == example_history[-1] and sent[0]["role"] == "system"
-    refs = {r for m in sent for r in re.findall(r"ref\W+([0-9a-f]{16})", str(m.get("content")))}
+    refs = {r for m in sent for r in re.findall(r"ref\W+([0-9a-f]{32})", str(m.get("content")))}
     assert refs and all(retrieve(ref) is not None for ref in refs)
 
 

@@ -119,7 +119,7 @@ def call(name: str, args: dict[str, Any], call_id: str) -> AIMessage:
 def ref_in(messages: list[BaseMessage], call_id: str) -> str:
     """The ref of the first cut in the tool result the model saw for ``call_id``."""
     (result,) = [m for m in messages if isinstance(m, ToolMessage) and m.tool_call_id == call_id]
-    found = re.search(r"\bref\W{1,4}([0-9a-f]{16})\b", str(result.content))
+    found = re.search(r"\bref\W{1,4}([0-9a-f]{32})\b", str(result.content))
     assert found, f"no ref in what the model saw for {call_id}"
     return found.group(1)
 

@@ -62,7 +62,7 @@ ROWS = [
     for i in range(250)
 ]
 BIG_JSON = json.dumps(ROWS, indent=2)
-REF = re.compile(r'ref=([0-9a-f]{16})|"ref":\s*"([0-9a-f]{16})"')
+REF = re.compile(r'ref=([0-9a-f]{32})|"ref":\s*"([0-9a-f]{32})"')
 PAYLOAD_KEYS = {
     "tokens_before",
     "tokens_after",
@@ -445,8 +445,10 @@ def test_retrieve_tool_end_to_end(fresh_store: MemoryOriginalStore) -> None:
 
 
 def test_retrieve_tool_never_raises() -> None:
-    unknown = headroom_retrieve.invoke({"ref": "0123456789abcdef"})
-    assert unknown.startswith("[headroom: no original stored under ref '0123456789abcdef'")
+    unknown = headroom_retrieve.invoke({"ref": "0123456789abcdef0123456789abcdef"})
+    assert unknown.startswith(
+        "[headroom: no original stored under ref '0123456789abcdef0123456789abcdef'"
+    )
     malformed = headroom_retrieve.invoke({"ref": "not-a-ref"})
     assert "is not a valid ref" in malformed
     wrong_type = headroom_retrieve.invoke({"ref": 123})

@@ -67,6 +67,24 @@ def _post(srv: RunningServer, path: str, body: Any, **kwargs: Any) -> httpx.Resp
 # -- /v1/compress ------------------------------------------------------------------------------
 
 
+def test_namespaces_keep_tenants_originals_apart(srv: RunningServer) -> None:
+    """``x-headroom-namespace``: a cut made in one namespace is retrieved in that namespace
+    only; neither another namespace nor a request without one reads it."""
+    body = {"messages": chat(), "model": "gpt-4o", "config": {"mode": "ccr"}}
+    a = {"x-headroom-namespace": "tenant-a"}
+    made = _post(srv, "/v1/compress", body, headers=a).json()
+    (ref, *_) = made["ccr_hashes"]
+    assert ref != ref_for(TOOL_TEXT)  # the namespace's own ref
+    url = f"{srv.base_url}/v1/retrieve/{ref}"
+    assert httpx.get(url, headers=a, timeout=30).json()["original_content"] == TOOL_TEXT
+    for headers in ({"x-headroom-namespace": "tenant-b"}, {}):
+        assert httpx.get(url, headers=headers, timeout=30).status_code == 404
+        posted = _post(srv, "/v1/retrieve", {"ref": ref}, headers=headers)
+        assert posted.status_code == 404
+    bad = _post(srv, "/v1/compress", body, headers={"x-headroom-namespace": "x" * 201})
+    assert bad.status_code == 400 and "namespace" in bad.json()["error"]["message"]
+
+
 def test_compress_default_mode_makes_only_cuts_that_need_no_retrieval(srv: RunningServer) -> None:
     r = _post(srv, "/v1/compress", {"messages": chat(), "model": "gpt-4o"})
     assert r.status_code == 200
@@ -109,7 +127,7 @@ def test_compress_ccr_mode_lists_refs_that_retrieve_the_originals(srv: RunningSe
     by_hash = _post(srv, "/v1/retrieve", {"hash": ref}).json()  # the reference's field name
     assert by_hash["original_content"] == TOOL_TEXT
 
-    missing = httpx.get(f"{srv.base_url}/v1/retrieve/{'0' * 16}", timeout=30)
+    missing = httpx.get(f"{srv.base_url}/v1/retrieve/{'0' * 32}", timeout=30)
     assert missing.status_code == 404 and "no original" in missing.json()["error"]["message"]
     bad = _post(srv, "/v1/retrieve", {"ref": "nope"})
     assert bad.status_code == 400 and bad.json()["error"]["message"].startswith("ref:")
