@@ -12,7 +12,6 @@ dropped every turn (a byte-stable prefix for prompt caching).
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -126,12 +125,6 @@ def _units_before(
     return units
 
 
-def quantised_need(total: int, budget: int, quantum: float) -> int:
-    """Tokens to free: what is over the budget, rounded up to a multiple of the quantum."""
-    step = max(1, int(budget * quantum))
-    return math.ceil((total - budget) / step) * step
-
-
 def marker_message(dropped: Sequence[Message], store: OriginalStore, tool_units: int) -> Message:
     """A system note (never a user turn a model could take for the user speaking)."""
     # Private keys (an adapter's "_lc" bookkeeping) stay out of what the model can read back;
@@ -165,19 +158,6 @@ def lead_with_user(messages: Sequence[Message], lay: Layout, dropped: set[int]) 
             break
         out.update(unit_of[first])
     return out
-
-
-def assemble(
-    messages: Sequence[Message], lay: Layout, dropped: set[int], store: OriginalStore
-) -> list[Message]:
-    """Head, one marker for everything dropped, then what is kept, in original order."""
-    gone = [messages[i] for i in sorted(dropped)]
-    tool_units = sum(1 for u in lay.units if u.is_tool and u.indices[0] in dropped)
-    out = [messages[i] for i in lay.head]
-    if gone:
-        out.append(marker_message(gone, store, tool_units))
-    start = len(lay.head)
-    return out + [messages[i] for i in range(start, len(messages)) if i not in dropped]
 
 
 def budget_error(

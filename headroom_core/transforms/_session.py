@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 from ..billing import CacheRates, rates_for_model
 from ._compaction import Compactor
 from ._fit import protection
+from ._keep import KeepOrReport
 from ._plan import DropOrder, Plan, Settings, Widen, oldest_first, widen_to_user
 from ._render import Renderer
 
@@ -93,7 +94,7 @@ def fit_in_context(
         messages,
         settings,
         ctx.tokenizer,
-        store=store,
+        store=KeepOrReport(store, ctx.failures),
         crusher=ctx.config.smart_crusher,
         query_for=lambda i: ctx.query_for(messages, i),
         originals=ctx.original,

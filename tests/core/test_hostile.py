@@ -11,15 +11,17 @@ from __future__ import annotations
 
 import copy
 import json
+import re
 from typing import Any
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from headroom_core import compress
-from headroom_core.ccr import MemoryOriginalStore, use_store
+from headroom_core import HeadroomConfig, compress
+from headroom_core.ccr import MemoryOriginalStore, retrieve, use_store
 from headroom_core.messages import pairing_is_valid
-from headroom_core.tokens import count_tokens_text
+from headroom_core.tokens import count_tokens_messages, count_tokens_text
 
 BIG_ROWS = 400
 
@@ -121,3 +123,66 @@ def test_an_original_over_the_stores_bound_leaves_only_that_output_whole() -> No
         assert count_tokens_text(out[i]["content"]) < count_tokens_text(big_output(seed)) / 5
     assert len(out[3]["content"]) <= len(huge)  # whole, or a lossless form of it
     assert any("larger than max_chars" in f for f in result.failures)
+
+
+def _turns(first_output: str, turns: int = 4) -> list[dict[str, Any]]:
+    """A multi-turn history whose oldest tool output is ``first_output``."""
+    messages: list[dict[str, Any]] = [{"role": "system", "content": "You are an SRE assistant."}]
+    for t in range(turns):
+        call = {"id": f"c{t}", "type": "function", "function": {"name": "q", "arguments": "{}"}}
+        messages += [
+            {"role": "user", "content": f"question {t}: which requests failed?"},
+            {"role": "assistant", "content": None, "tool_calls": [call]},
+            {
+                "role": "tool",
+                "tool_call_id": f"c{t}",
+                "content": first_output if t == 0 else big_output(t + 1),
+            },
+            {"role": "assistant", "content": f"answer {t}"},
+        ]
+    return messages
+
+
+FIT_WINDOW = 4_000 + 1_200  # the output buffer, then 1,200 tokens for the messages
+
+
+@pytest.mark.parametrize("fitter", ["rolling_window", "intelligent_context"])
+@pytest.mark.parametrize("kind", sorted(HOSTILE))
+def test_a_hostile_value_in_the_droppable_history_fits_as_a_clean_copy_does(
+    kind: str, fitter: str
+) -> None:
+    # Issue 19, item 1: the same values anywhere in the droppable history made fitting fail
+    # (a spurious BudgetError where a clean copy fits).
+    config = HeadroomConfig(fitter=fitter)
+    clean, hostile = _turns(big_output(1)), _turns(HOSTILE[kind])
+    store = MemoryOriginalStore()
+    with use_store(store):
+        fitted_clean = compress(clean, model="gpt-4o", max_tokens=FIT_WINDOW, config=config)
+        result = compress(hostile, model="gpt-4o", max_tokens=FIT_WINDOW, config=config)
+    assert count_tokens_messages(fitted_clean.messages) <= 1_200
+    assert count_tokens_messages(result.messages) <= 1_200
+    assert pairing_is_valid(result.messages)
+    assert result.messages[-1] == hostile[-1] and hostile[-4] in result.messages  # newest turn
+    # What was left out is kept: each ref the request names retrieves an original.
+    refs = re.findall(r"ref\W+([0-9a-f]{32})", json.dumps([m["content"] for m in result.messages]))
+    assert refs and all(store.get(ref) is not None for ref in refs)
+
+
+@pytest.mark.parametrize("fitter", ["rolling_window", "intelligent_context"])
+def test_an_original_the_store_refuses_is_left_out_anyway_and_reported(fitter: str) -> None:
+    # Fitting never fails the turn because the store refuses an original (over its bound, or
+    # a shared store that is down): the note goes out, the failure names the lost ref.
+    store = MemoryOriginalStore(max_chars=60_000)
+    huge = json.dumps([{"id": i, "v": "y" * 40} for i in range(3000)])  # ~188k chars
+    messages = _turns(huge)
+    with use_store(store):
+        result = compress(
+            messages, model="gpt-4o", max_tokens=FIT_WINDOW, config=HeadroomConfig(fitter=fitter)
+        )
+    assert count_tokens_messages(result.messages) <= 1_200
+    assert pairing_is_valid(result.messages)
+    lost = [f for f in result.failures if "cannot be retrieved" in f]
+    assert lost and "larger than max_chars=60000" in lost[0]
+    (ref,) = re.findall(r"ref=([0-9a-f]{32})", lost[0])
+    assert store.get(ref) is None
+    assert "no original stored" in retrieve(ref, store=store)
