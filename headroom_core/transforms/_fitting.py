@@ -27,7 +27,7 @@ from the run on, not from the top.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -219,15 +219,9 @@ def cut_arrivals(c: Planner, p: Plan, prev: int, b: int, total: int, budget: int
     def size(cap: int) -> int:
         return rest + sum(_capped(c, p, i, cap) for i in new)
 
-    lo, hi = c.s.floor, max(c.content[i] for i in new)
-    if size(lo) > budget:
+    lo = _largest(c.s.floor, max(c.content[i] for i in new), lambda cap: size(cap) <= budget)
+    if lo is None:
         return None
-    while lo < hi:
-        mid = (lo + hi + 1) // 2
-        if size(mid) <= budget:
-            lo = mid
-        else:
-            hi = mid - 1
     for i in new:
         if c.content[i] > lo:
             p.caps[i] = lo
@@ -248,18 +242,30 @@ def _advance_frontier(c: Planner, p: Plan, b: int, start: int, total: int, targe
     else:
         return total  # not enough: the caller cuts everything to the floor
     rest = total - sum(c.eff(p, i) for i in region)
-    lo, hi = floor, max(c.content[i] for i in region)
-    while lo < hi:  # the largest cap that fits
-        mid = (lo + hi + 1) // 2
-        if rest + sum(_capped(c, p, i, mid) for i in region) <= target:
-            lo = mid
-        else:
-            hi = mid - 1
+    top = max(c.content[i] for i in region)
+    found = _largest(
+        floor, top, lambda cap: rest + sum(_capped(c, p, i, cap) for i in region) <= target
+    )
+    lo = floor if found is None else found  # at the floor it fits: the loop above checked
     for i in region:
         if c.content[i] > lo:
             p.caps[i] = lo
     p.frontier = region[-1] + 1
     return c.total(p, b)
+
+
+def _largest(lo: int, hi: int, fits: Callable[[int], bool]) -> int | None:
+    """The largest value in ``lo..hi`` that ``fits`` (monotone: true up to some value),
+    or None when even ``lo`` does not."""
+    if not fits(lo):
+        return None
+    while lo < hi:
+        mid = (lo + hi + 1) // 2
+        if fits(mid):
+            lo = mid
+        else:
+            hi = mid - 1
+    return lo
 
 
 def _capped(c: Planner, p: Plan, i: int, cap: int) -> int:
@@ -279,15 +285,13 @@ def _relax(c: Planner, p: Plan, b: int, total: int, target: int) -> int:
             min(c.base[i], c.base[i] - c.content[i] + max(p.caps[i], level)) for i in cut
         )
 
-    lo, hi = min(p.caps[i] for i in cut), max(c.content[i] for i in cut)
-    if size(lo) > target:
+    lo = _largest(
+        min(p.caps[i] for i in cut),
+        max(c.content[i] for i in cut),
+        lambda level: size(level) <= target,
+    )
+    if lo is None:
         return total
-    while lo < hi:
-        mid = (lo + hi + 1) // 2
-        if size(mid) <= target:
-            lo = mid
-        else:
-            hi = mid - 1
     for i in cut:
         p.caps[i] = max(p.caps[i], lo)
         if p.caps[i] >= c.content[i]:

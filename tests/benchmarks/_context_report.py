@@ -339,3 +339,13 @@ def render_markdown(section: Section) -> str:
     if section.notes:
         parts += ["", *(f"- {n}" for n in section.notes)]
     return "\n".join(parts) + "\n"
+
+
+def print_sections(sections: Sequence[Section], *, markdown: bool, width: int) -> None:
+    """Markdown on stdout, or rich tables at least ``width`` wide (readable in a pipe)."""
+    out = Console(width=max(Console().width, width))
+    for section in sections:
+        if markdown:
+            print(render_markdown(section))
+        else:
+            render_rich(section, out)

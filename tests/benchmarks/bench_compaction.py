@@ -29,7 +29,7 @@ if str(REPO_ROOT) not in sys.path:
     sys.path.insert(0, str(REPO_ROOT))
 
 from _context_cases import REPLAY_FRACTION, load_conversations, replay_requests  # noqa: E402
-from _context_report import Section, render_markdown, render_rich  # noqa: E402
+from _context_report import Section, print_sections  # noqa: E402
 from _datasets import DATA_DIR  # noqa: E402
 from _sessions_cases import CODING_DIR, load_sessions  # noqa: E402
 from rich.console import Console  # noqa: E402
@@ -186,12 +186,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         sections.append(_bill_part(log))
     if args.part in ("budget", "all"):
         sections.append(_budget_part(log))
-    out = Console(width=max(Console().width, 200))
-    for section in sections:
-        if args.markdown:
-            print(render_markdown(section))
-        else:
-            render_rich(section, out)
+    print_sections(sections, markdown=args.markdown, width=200)
     return 0
 
 

@@ -53,8 +53,7 @@ from _context_report import (  # noqa: E402
     Section,
     budget_section,
     fits_by_source,
-    render_markdown,
-    render_rich,
+    print_sections,
     replay_section,
     reuse_by_source,
 )
@@ -283,12 +282,7 @@ def main(argv: list[str] | None = None) -> int:
         budgets[HRAI] = hrai_budgets
         replay.update(hrai_replay)
     sections = _budget_sections(convs, budgets, notes) + _replay_sections(convs, replay)
-    out = Console(width=max(Console().width, 250))  # wide tables stay readable in a pipe
-    for section in sections:
-        if args.markdown:
-            print(render_markdown(section))
-        else:
-            render_rich(section, out)
+    print_sections(sections, markdown=args.markdown, width=250)
     return 0
 
 

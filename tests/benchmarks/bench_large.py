@@ -2,7 +2,8 @@
 
     .venv/bin/python tests/benchmarks/bench_large.py [--sizes 5,10,20,50] [--kinds ...]
 
-Each case runs in a fresh interpreter (so its peak RSS is its own): one agent request whose
+Each case runs in a fresh interpreter that reads its input from a file another one wrote (so
+its peak RSS is the interpreter, the input text and ``compress()``): one agent request whose
 last tool result is, at 5 / 10 / 20 / 50 MB,
 
 - ``json-string``: a JSON object holding one huge string (words, no line breaks);
@@ -12,7 +13,7 @@ last tool result is, at 5 / 10 / 20 / 50 MB,
 
 The inputs are generated (seeded, deterministic): the point is size and shape, not content.
 Printed per case: wall time of ``compress()`` alone (input built before the timer; the
-first call builds the tokenizer, about 0.5 s of it), seconds per MB, peak RSS of the
+first call builds the tokenizer, about 0.5 s of it), seconds per MB, peak RSS of that
 process, tokens before and after, and the transforms that ran. Linear means seconds per MB
 stays flat as the size grows.
 """
@@ -24,6 +25,7 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
@@ -32,7 +34,7 @@ WORKER = r"""
 import json, random, resource, sys, time
 from headroom_core import compress
 
-mb, kind = float(sys.argv[1]), sys.argv[2]
+mb, kind, phase, path = float(sys.argv[1]), sys.argv[2], sys.argv[3], sys.argv[4]
 target = int(mb * 1_000_000)
 rnd = random.Random(0)
 words = "alpha beta gamma delta epsilon zeta eta theta iota kappa lambda mu".split()
@@ -68,7 +70,12 @@ def build():
                      for _ in range(sentences)) + "."
 
 
-text = build()
+if phase == "build":  # its own process: building the input costs memory compress() does not
+    with open(path, "w", encoding="utf-8") as f:
+        f.write(build())
+    sys.exit(0)
+with open(path, encoding="utf-8") as f:
+    text = f.read()
 messages = [
     {"role": "user", "content": "Summarise what this tool returned."},
     {"role": "assistant", "content": None, "tool_calls": [
@@ -90,14 +97,17 @@ print(json.dumps({"mb": len(text) / 1e6, "seconds": seconds, "rss_mb": rss_mb,
 
 def run(mb: float, kind: str) -> dict[str, object]:
     env = {**os.environ, "PYTHONPATH": str(REPO)}
-    out = subprocess.run(
-        [sys.executable, "-c", WORKER, str(mb), kind],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=1800,
-        check=True,
-    )
+    with tempfile.TemporaryDirectory() as tmp:
+        path = str(Path(tmp) / "input.txt")
+        for phase in ("build", "run"):
+            out = subprocess.run(
+                [sys.executable, "-c", WORKER, str(mb), kind, phase, path],
+                capture_output=True,
+                text=True,
+                env=env,
+                timeout=1800,
+                check=True,
+            )
     row: dict[str, object] = json.loads(out.stdout.strip().splitlines()[-1])
     return row
 

@@ -28,7 +28,7 @@ if str(REPO_ROOT) not in sys.path:  # run as a script from anywhere: import head
 
 from _context_hrai import Call, run_calls  # noqa: E402
 from _context_methods import Messages, Outcome  # noqa: E402
-from _context_report import render_markdown, render_rich  # noqa: E402
+from _context_report import print_sections  # noqa: E402
 from _datasets import DATA_DIR  # noqa: E402
 from _sessions_cases import CODING_DIR, Session, load_sessions  # noqa: E402
 from _sessions_report import Run, bill_section, group_runs  # noqa: E402
@@ -183,12 +183,7 @@ def main(argv: list[str] | None = None) -> int:
     if public:
         sections.append(bill_section("Public agent conversations", public, NONE))
     sections[-1].notes = notes
-    out = Console(width=max(Console().width, 250))
-    for section in sections:
-        if args.markdown:
-            print(render_markdown(section))
-        else:
-            render_rich(section, out)
+    print_sections(sections, markdown=args.markdown, width=250)
     return 0
 
 
