@@ -72,6 +72,20 @@ class Breaker:
         wall = time.time() - (time.monotonic() - since)
         return datetime.fromtimestamp(wall, timezone.utc)
 
+    def stats(self, *, pending: int, written: int, dropped: int, spilled: int = 0) -> StoreStats:
+        """The store's :class:`StoreStats`: this breaker's health with the store's counts."""
+        return StoreStats(
+            store=self.label,
+            available=self.available,
+            failures=self.failures,
+            pending=pending,
+            written=written,
+            dropped=dropped,
+            spilled=spilled,
+            down_since=self.down_since,
+            last_error=self.last_error,
+        )
+
     def allow(self) -> bool:
         """True if a call may go to the store now (always, unless it is down and the next
         try is not due; the call that is let through is the try)."""

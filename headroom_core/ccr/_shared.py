@@ -268,17 +268,11 @@ class SharedOriginalStore(ClosingContext):
 
     def store_stats(self) -> StoreStats:
         """Health and counts of this store in this process."""
-        b = self._backend.breaker
-        return StoreStats(
-            store=self._backend.label,
-            available=b.available,
-            failures=b.failures,
+        return self._backend.breaker.stats(
             pending=len(self._spill),
             written=self._outbox.written,
             dropped=self._outbox.dropped + self._spill_dropped,
             spilled=self.spilled,
-            down_since=b.down_since,
-            last_error=b.last_error,
         )
 
     def close(self) -> None:

@@ -180,17 +180,8 @@ class PostgresMetricsStore(ClosingContext):
 
     def store_stats(self) -> StoreStats:
         """Health and counts of this store in this process."""
-        b = self._db.breaker
-        return StoreStats(
-            store=self._db.label,
-            available=b.available,
-            failures=b.failures,
-            pending=self._outbox.pending,
-            written=self._outbox.written,
-            dropped=self._outbox.dropped,
-            down_since=b.down_since,
-            last_error=b.last_error,
-        )
+        box = self._outbox
+        return self._db.breaker.stats(pending=box.pending, written=box.written, dropped=box.dropped)
 
     def close(self) -> None:
         """Write what is queued (within ``read_timeout_s``), then release. Idempotent."""

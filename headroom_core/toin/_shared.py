@@ -187,16 +187,9 @@ class SharedToin(ClosingContext):
 
     def store_stats(self) -> StoreStats:
         """Health and counts of this TOIN's server in this process."""
-        b = self._backend.breaker
-        return StoreStats(
-            store=self._backend.label,
-            available=b.available,
-            failures=b.failures,
-            pending=self._outbox.pending,
-            written=self._outbox.written,
-            dropped=self._outbox.dropped,
-            down_since=b.down_since,
-            last_error=b.last_error,
+        box = self._outbox
+        return self._backend.breaker.stats(
+            pending=box.pending, written=box.written, dropped=box.dropped
         )
 
     def close(self) -> None:
