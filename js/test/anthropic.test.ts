@@ -6,10 +6,10 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 
 import Anthropic from '@anthropic-ai/sdk';
-import { type CompressionStats, withHeadroom } from 'headroom-context';
+import { type HeadroomOptions } from 'headroom-context';
 
-import { CLAUDE, claudeHistory, KEY, ROWS, TOOL_TEXT, Warnings } from './helpers/data.js';
-import { serverAnswer, useStack } from './helpers/stack.js';
+import { assertLosslessTable, CLAUDE, claudeHistory, KEY, TOOL_TEXT } from './helpers/data.js';
+import { serverAnswer, useStack, wrapForTest } from './helpers/stack.js';
 
 const stack = useStack();
 const ECHO = 'echo: 3 messages, last user: ';
@@ -18,34 +18,8 @@ function sdk(): Anthropic {
   return new Anthropic({ apiKey: KEY, baseURL: stack.provider.baseUrl, maxRetries: 0 });
 }
 
-function wrapped(extra: Parameters<typeof withHeadroom>[1] = {}): {
-  client: Anthropic;
-  stats: CompressionStats[];
-  warnings: Warnings;
-} {
-  const stats: CompressionStats[] = [];
-  const warnings = new Warnings();
-  const client = withHeadroom(sdk(), {
-    baseUrl: stack.gate.url,
-    timeoutMs: 30_000,
-    onCompressed: (s) => stats.push(s),
-    logger: warnings,
-    ...extra,
-  });
-  return { client, stats, warnings };
-}
-
-function assertLosslessTable(content: string): void {
-  assert.ok(
-    content.length < TOOL_TEXT.length / 3,
-    `compressed: ${content.length} of ${TOOL_TEXT.length} chars`,
-  );
-  const [head, ...rows] = JSON.parse(content) as [Record<string, any>, ...unknown[][]];
-  assert.deepEqual(head.__headroom_cols, ['id', 'status', 'region', 'latency_ms']);
-  assert.deepEqual(
-    rows,
-    ROWS.map((r) => [r.id, r.status, r.latency_ms]),
-  );
+function wrapped(extra: HeadroomOptions = {}): ReturnType<typeof wrapForTest<Anthropic>> {
+  return wrapForTest(stack, sdk(), extra);
 }
 
 /** The tool_result text of the third message of a Claude history as sent. */

@@ -6,10 +6,18 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 
 import OpenAI, { AzureOpenAI, BadRequestError, NotFoundError } from 'openai';
-import { type CompressionStats, withHeadroom } from 'headroom-context';
+import { type HeadroomOptions, withHeadroom } from 'headroom-context';
 
-import { chatHistory, GPT, KEY, QUERY_TOOL, ROWS, TOOL_TEXT, Warnings } from './helpers/data.js';
-import { serverAnswer, useStack } from './helpers/stack.js';
+import {
+  assertLosslessTable,
+  chatHistory,
+  GPT,
+  KEY,
+  QUERY_TOOL,
+  TOOL_TEXT,
+  Warnings,
+} from './helpers/data.js';
+import { serverAnswer, useStack, wrapForTest } from './helpers/stack.js';
 
 const stack = useStack();
 
@@ -17,36 +25,8 @@ function sdk(): OpenAI {
   return new OpenAI({ apiKey: KEY, baseURL: stack.provider.openaiBaseUrl, maxRetries: 0 });
 }
 
-function wrapped(extra: Parameters<typeof withHeadroom>[1] = {}): {
-  client: OpenAI;
-  stats: CompressionStats[];
-  warnings: Warnings;
-} {
-  const stats: CompressionStats[] = [];
-  const warnings = new Warnings();
-  const client = withHeadroom(sdk(), {
-    baseUrl: stack.gate.url,
-    timeoutMs: 30_000,
-    onCompressed: (s) => stats.push(s),
-    logger: warnings,
-    ...extra,
-  });
-  return { client, stats, warnings };
-}
-
-/** The table form the server sends instead of the rows: every row still there, same values. */
-function assertLosslessTable(content: string): void {
-  assert.ok(
-    content.length < TOOL_TEXT.length / 3,
-    `compressed: ${content.length} of ${TOOL_TEXT.length} chars`,
-  );
-  const [head, ...rows] = JSON.parse(content) as [Record<string, any>, ...unknown[][]];
-  assert.deepEqual(head.__headroom_cols, ['id', 'status', 'region', 'latency_ms']);
-  assert.deepEqual(head.__headroom_const, { region: 'eu-west-1' });
-  assert.deepEqual(
-    rows,
-    ROWS.map((r) => [r.id, r.status, r.latency_ms]),
-  );
+function wrapped(extra: HeadroomOptions = {}): ReturnType<typeof wrapForTest<OpenAI>> {
+  return wrapForTest(stack, sdk(), extra);
 }
 
 describe('openai: chat.completions.create', () => {

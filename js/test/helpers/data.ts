@@ -1,4 +1,5 @@
 /** Conversations the tests send: a tool call whose result is 200 pretty-printed rows. */
+import assert from 'node:assert/strict';
 
 export const GPT = 'gpt-4o-mini';
 export const CLAUDE = 'claude-haiku-4-5';
@@ -49,4 +50,19 @@ export class Warnings {
   warn = (message: string): void => {
     this.messages.push(message);
   };
+}
+
+/** The table form the server sends instead of the rows: every row still there, same values. */
+export function assertLosslessTable(content: string): void {
+  assert.ok(
+    content.length < TOOL_TEXT.length / 3,
+    `compressed: ${content.length} of ${TOOL_TEXT.length} chars`,
+  );
+  const [head, ...rows] = JSON.parse(content) as [Record<string, any>, ...unknown[][]];
+  assert.deepEqual(head.__headroom_cols, ['id', 'status', 'region', 'latency_ms']);
+  assert.deepEqual(head.__headroom_const, { region: 'eu-west-1' });
+  assert.deepEqual(
+    rows,
+    ROWS.map((r) => [r.id, r.status, r.latency_ms]),
+  );
 }

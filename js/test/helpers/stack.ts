@@ -5,6 +5,9 @@
  */
 import { after, before, beforeEach } from 'node:test';
 
+import { type CompressionStats, type HeadroomOptions, withHeadroom } from 'headroom-context';
+
+import { Warnings } from './data.js';
 import { Gate } from './gate.js';
 import { FakeProvider } from './provider.js';
 import { HeadroomServer } from './server.js';
@@ -57,4 +60,22 @@ export async function serverAnswer(stack: Stack, body: unknown): Promise<any> {
   });
   if (!response.ok) throw new Error(`/v1/compress: ${response.status} ${await response.text()}`);
   return response.json();
+}
+
+/** `client` wrapped to use `stack`'s server (through the gate), recording what it reports. */
+export function wrapForTest<C extends object>(
+  stack: Stack,
+  client: C,
+  extra: HeadroomOptions = {},
+): { client: C; stats: CompressionStats[]; warnings: Warnings } {
+  const stats: CompressionStats[] = [];
+  const warnings = new Warnings();
+  const wrapped = withHeadroom(client, {
+    baseUrl: stack.gate.url,
+    timeoutMs: 30_000,
+    onCompressed: (s) => stats.push(s),
+    logger: warnings,
+    ...extra,
+  });
+  return { client: wrapped, stats, warnings };
 }
