@@ -31,7 +31,6 @@ from llama_index.core.base.llms.types import (
 )
 from llama_index.core.bridge.pydantic import Field
 from llama_index.core.llms.function_calling import FunctionCallingLLM
-from llama_index.core.llms.llm import ToolSelection
 from llama_index.core.memory import ChatMemoryBuffer
 from llama_index.core.tools import FunctionTool
 
@@ -46,6 +45,7 @@ from headroom_integrations.llamaindex import (
     to_neutral,
 )
 
+from ._llamaindex_tools import OpenAIToolCalls
 from .agent_scenario import LOGS, PROJECTS, REF, bfcl_tools, data_present, log_path
 
 pytestmark = [
@@ -57,7 +57,7 @@ pytestmark = [
 Step = Callable[[list[ChatMessage]], ChatMessage]
 
 
-class ScriptedLLM(FunctionCallingLLM):
+class ScriptedLLM(OpenAIToolCalls, FunctionCallingLLM):
     """A FunctionCallingLLM answering ``step(messages)``, OpenAI-style tool calls under
     ``additional_kwargs["tool_calls"]``; records what every call received (and its tools)."""
 
@@ -119,37 +119,6 @@ class ScriptedLLM(FunctionCallingLLM):
 
     async def astream_complete(self, prompt: str, formatted: bool = False, **kwargs: Any) -> Any:
         raise NotImplementedError
-
-    def _prepare_chat_with_tools(
-        self,
-        tools: Sequence[Any],
-        user_msg: str | ChatMessage | None = None,
-        chat_history: list[ChatMessage] | None = None,
-        verbose: bool = False,
-        allow_parallel_tool_calls: bool = False,
-        tool_required: bool = False,
-        **kwargs: Any,
-    ) -> dict[str, Any]:
-        messages = list(chat_history or [])
-        if isinstance(user_msg, str):
-            messages.append(ChatMessage(role="user", content=user_msg))
-        elif user_msg is not None:
-            messages.append(user_msg)
-        specs = [t.metadata.to_openai_tool() for t in tools]
-        return {"messages": messages, "tools": specs, **kwargs}
-
-    def get_tool_calls_from_response(
-        self, response: ChatResponse, error_on_no_tool_call: bool = True, **kwargs: Any
-    ) -> list[ToolSelection]:
-        calls = response.message.additional_kwargs.get("tool_calls") or []
-        return [
-            ToolSelection(
-                tool_id=c["id"],
-                tool_name=c["function"]["name"],
-                tool_kwargs=json.loads(c["function"]["arguments"]),
-            )
-            for c in calls
-        ]
 
 
 def calling(name: str, args: dict[str, Any], call_id: str) -> ChatMessage:

@@ -45,7 +45,6 @@ from llama_index.core.instrumentation.events.llm import LLMChatStartEvent
 from llama_index.core.llms import MockFunctionCallingLLM, MockLLM
 from llama_index.core.llms.callbacks import llm_chat_callback, llm_completion_callback
 from llama_index.core.llms.function_calling import FunctionCallingLLM
-from llama_index.core.llms.llm import ToolSelection
 from llama_index.core.prompts import PromptTemplate
 from llama_index.core.tools import FunctionTool
 
@@ -55,6 +54,8 @@ from headroom_core.messages import check_messages
 from headroom_core.tokens import count_tokens_messages, count_tokens_text
 from headroom_integrations.llamaindex._convert import LI_KEY, from_neutral, to_neutral
 from headroom_integrations.llamaindex.llm import HeadroomCompressionEvent, HeadroomLLM
+
+from ._llamaindex_tools import OpenAIToolCalls
 
 # LlamaIndex's workflows inspect the agents' pydantic attributes (deprecated ones included).
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning:inspect")
@@ -106,7 +107,7 @@ def calling(*calls: dict[str, Any]) -> ChatMessage:
 # -- a scripted function-calling LLM ---------------------------------------------------------
 
 
-class ScriptedLLM(FunctionCallingLLM):
+class ScriptedLLM(OpenAIToolCalls, FunctionCallingLLM):
     """A FunctionCallingLLM that answers from a script, OpenAI-style (tool calls under
     ``additional_kwargs["tool_calls"]``), records what every call received, and emits the
     real instrumentation events through LlamaIndex's own callback decorators."""
@@ -217,39 +218,6 @@ class ScriptedLLM(FunctionCallingLLM):
             yield CompletionResponse(text=f"echo: {prompt}", delta=f"echo: {prompt}")
 
         return gen()
-
-    def _prepare_chat_with_tools(
-        self,
-        tools: Sequence[Any],
-        user_msg: str | ChatMessage | None = None,
-        chat_history: list[ChatMessage] | None = None,
-        verbose: bool = False,
-        allow_parallel_tool_calls: bool = False,
-        tool_required: bool = False,
-        **kwargs: Any,
-    ) -> dict[str, Any]:
-        messages = list(chat_history or [])
-        if isinstance(user_msg, str):
-            messages.append(ChatMessage(role="user", content=user_msg))
-        elif user_msg is not None:
-            messages.append(user_msg)
-        specs = [t.metadata.to_openai_tool() for t in tools]
-        return {"messages": messages, "tools": specs, "tool_required": tool_required, **kwargs}
-
-    def get_tool_calls_from_response(
-        self, response: ChatResponse, error_on_no_tool_call: bool = True, **kwargs: Any
-    ) -> list[ToolSelection]:
-        calls = response.message.additional_kwargs.get("tool_calls") or []
-        if not calls and error_on_no_tool_call:
-            raise ValueError("expected a tool call")
-        return [
-            ToolSelection(
-                tool_id=c["id"],
-                tool_name=c["function"]["name"],
-                tool_kwargs=json.loads(c["function"]["arguments"]),
-            )
-            for c in calls
-        ]
 
 
 def repo_script() -> list[ChatMessage]:
