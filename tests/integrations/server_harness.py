@@ -2,13 +2,22 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
+import httpx
 import uvicorn
+
+from tests._servers import free_port
+
+REPO = Path(__file__).resolve().parents[2]
 
 
 class RunningServer:
@@ -50,3 +59,43 @@ def run_app(app: Any) -> Iterator[RunningServer]:
     finally:
         server.should_exit = True
         thread.join(timeout=20)
+
+
+@contextmanager
+def serve_process(openai_base_url: str, *args: str, cwd: Path) -> Iterator[str]:
+    """``headroom serve`` as a subprocess in front of ``openai_base_url`` (with ``args``, e.g.
+    ``--store``, ``--originals``, ``--workers``); yields its base URL once ``/health``
+    answers, stops it on exit."""
+    port = free_port()
+    env = {**os.environ, "PYTHONPATH": str(REPO), "HEADROOM_SERVER_TOKEN": ""}
+    env.pop("PROMETHEUS_MULTIPROC_DIR", None)
+    command = [
+        sys.executable,
+        "-c",
+        "from headroom_integrations.server.cli import serve; serve()",
+        "--port",
+        str(port),
+        "--openai-base-url",
+        openai_base_url,
+        "--log-level",
+        "warning",
+        *args,
+    ]
+    proc = subprocess.Popen(command, env=env, cwd=cwd, stderr=subprocess.PIPE)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                if httpx.get(f"{base}/health", timeout=2).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            if proc.poll() is not None or time.monotonic() > deadline:
+                err = proc.stderr.read().decode() if proc.stderr else ""
+                raise AssertionError(f"server did not start: {err[-2000:]}")
+            time.sleep(0.2)
+        yield base
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)

@@ -4,11 +4,6 @@ format), /v1/retrieve, /health, /metrics, /stats; the token check; the command."
 from __future__ import annotations
 
 import json
-import os
-import socket
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from importlib.metadata import EntryPoint
 from pathlib import Path
@@ -30,7 +25,7 @@ from headroom_integrations.server import ServerSettings, create_app  # noqa: E40
 from headroom_integrations.server.cli import serve  # noqa: E402
 
 from .provider_server import ProviderServer  # noqa: E402
-from .server_harness import RunningServer, run_app  # noqa: E402
+from .server_harness import RunningServer, run_app, serve_process  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[2]
 ROWS = [{"id": i, "status": "ok" if i % 11 else "error", "ms": 40 + i} for i in range(600)]
@@ -293,56 +288,31 @@ def test_the_core_cli_loads_serve_from_its_entry_point(monkeypatch: pytest.Monke
 def test_serve_runs_workers_behind_one_port(tmp_path: Path) -> None:
     """``headroom serve --workers 2`` in a subprocess: requests served, metrics from every
     worker (PROMETHEUS_MULTIPROC_DIR), one shared SQLite store."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    with ProviderServer() as up:
-        env = {**os.environ, "PYTHONPATH": str(REPO), "HEADROOM_SERVER_TOKEN": ""}
-        env.pop("PROMETHEUS_MULTIPROC_DIR", None)
-        args = [
-            sys.executable,
-            "-c",
-            "from headroom_integrations.server.cli import serve; serve()",
-            "--port",
-            str(port),
+    with (
+        ProviderServer() as up,
+        serve_process(
+            up.openai_base_url,
             "--workers",
             "2",
-            "--openai-base-url",
-            up.openai_base_url,
             "--store",
             f"sqlite:///{tmp_path / 'metrics.db'}",
             "--originals",
             f"sqlite:///{tmp_path / 'originals.db'}",
-            "--log-level",
-            "warning",
-        ]
-        proc = subprocess.Popen(args, env=env, cwd=tmp_path, stderr=subprocess.PIPE)
-        base = f"http://127.0.0.1:{port}"
-        try:
-            deadline = time.monotonic() + 60
-            while True:
-                try:
-                    if httpx.get(f"{base}/health", timeout=2).status_code == 200:
-                        break
-                except httpx.HTTPError:
-                    pass
-                assert proc.poll() is None and time.monotonic() < deadline, "server did not start"
-                time.sleep(0.2)
-            request = {"model": "gpt-4o-mini", "messages": chat()}
-            with httpx.Client(base_url=base, timeout=60) as client:
-                for _ in range(12):
-                    client.headers["connection"] = "close"  # spread over the workers
-                    assert client.post("/v1/chat/completions", json=request).status_code == 200
-                metrics = client.get("/metrics").text
-                stats = client.get("/stats").json()
-            line = next(
-                row
-                for row in metrics.splitlines()
-                if row.startswith("headroom_requests_total{") and 'route="openai"' in row
-            )
-            assert float(line.rsplit(" ", 1)[1]) == 12.0
-            assert stats["requests"] == 12
-            assert len(up.requests) == 12
-        finally:
-            proc.terminate()
-            proc.wait(timeout=30)
+            cwd=tmp_path,
+        ) as base,
+    ):
+        request = {"model": "gpt-4o-mini", "messages": chat()}
+        with httpx.Client(base_url=base, timeout=60) as client:
+            for _ in range(12):
+                client.headers["connection"] = "close"  # spread over the workers
+                assert client.post("/v1/chat/completions", json=request).status_code == 200
+            metrics = client.get("/metrics").text
+            stats = client.get("/stats").json()
+        line = next(
+            row
+            for row in metrics.splitlines()
+            if row.startswith("headroom_requests_total{") and 'route="openai"' in row
+        )
+        assert float(line.rsplit(" ", 1)[1]) == 12.0
+        assert stats["requests"] == 12
+        assert len(up.requests) == 12

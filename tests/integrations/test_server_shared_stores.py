@@ -10,12 +10,8 @@ front of the local fake provider; PostgreSQL and Redis are the throwaway servers
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 import time
-from collections.abc import Iterator
-from contextlib import ExitStack, contextmanager
+from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
@@ -25,9 +21,9 @@ pytest.importorskip("starlette", reason="the server needs the server extra")
 httpx = pytest.importorskip("httpx")
 
 from headroom_core.ccr import ref_for  # noqa: E402
-from tests._servers import free_port  # noqa: E402
 
 from .provider_server import ProviderServer  # noqa: E402
+from .server_harness import serve_process  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[2]
 ROWS = [{"id": i, "status": "ok" if i % 13 else "error", "ms": 40 + i % 97} for i in range(800)]
@@ -43,45 +39,11 @@ def chat() -> list[dict[str, Any]]:
     ]
 
 
-@contextmanager
-def serve(upstream: ProviderServer, store: str, originals: str, cwd: Path) -> Iterator[str]:
-    """A ``headroom serve`` subprocess; yields its base URL."""
-    port = free_port()
-    env = {**os.environ, "PYTHONPATH": str(REPO), "HEADROOM_SERVER_TOKEN": ""}
-    env.pop("PROMETHEUS_MULTIPROC_DIR", None)
-    args = [
-        sys.executable,
-        "-c",
-        "from headroom_integrations.server.cli import serve; serve()",
-        "--port",
-        str(port),
-        "--openai-base-url",
-        upstream.openai_base_url,
-        "--store",
-        store,
-        "--originals",
-        originals,
-        "--log-level",
-        "warning",
-    ]
-    proc = subprocess.Popen(args, env=env, cwd=cwd, stderr=subprocess.PIPE)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if httpx.get(f"{base}/health", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if proc.poll() is not None or time.monotonic() > deadline:
-                err = proc.stderr.read().decode() if proc.stderr else ""
-                raise AssertionError(f"server did not start: {err[-2000:]}")
-            time.sleep(0.2)
-        yield base
-    finally:
-        proc.terminate()
-        proc.wait(timeout=30)
+def serve(upstream: ProviderServer, store: str, originals: str, cwd: Path) -> Any:
+    """A ``headroom serve`` subprocess; entered, its base URL."""
+    return serve_process(
+        upstream.openai_base_url, "--store", store, "--originals", originals, cwd=cwd
+    )
 
 
 @pytest.mark.parametrize("originals", ["redis", "postgresql"])
