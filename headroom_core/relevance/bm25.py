@@ -15,6 +15,9 @@ from collections.abc import Sequence
 
 _TERM = re.compile(r"[0-9a-z]+(?:[-_./:][0-9a-z]+)*")
 _SPLIT = re.compile(r"[-_./:]")
+_RUN = re.compile(r"[0-9a-z]+")
+# a compound id as _TERM finds it: starts a run, holds at least one inner separator
+_COMPOUND = re.compile(r"(?<![0-9a-z])[0-9a-z]++(?:[-_./:][0-9a-z]++)+")
 STOPWORDS = frozenset(
     {
         "a",
@@ -78,12 +81,22 @@ STOPWORDS = frozenset(
 
 def tokenize(text: str) -> list[str]:
     """Terms of ``text``: compound ids whole, plus their parts."""
+    return _terms(text.lower())
+
+
+def _terms(low: str) -> list[str]:
     out: list[str] = []
-    for term in _TERM.findall(text.lower()):
+    for term in _TERM.findall(low):
         out.append(term)
         if _SPLIT.search(term):
             out.extend(p for p in _SPLIT.split(term) if p)
     return out
+
+
+def _length(low: str) -> int:
+    """``len(_terms(low))`` without building the terms: one per run of letters/digits, plus
+    one per compound id (its whole form; its parts are the runs)."""
+    return len(_RUN.findall(low)) + len(_COMPOUND.findall(low))
 
 
 class BM25Scorer:
@@ -99,13 +112,18 @@ class BM25Scorer:
         q_terms = [t for t in dict.fromkeys(tokenize(query)) if t not in STOPWORDS]
         if not items or not q_terms:
             return [0.0] * len(items)
-        docs = [Counter(tokenize(item)) for item in items]
-        n = len(docs)
-        avg_len = sum(sum(d.values()) for d in docs) / n or 1.0
-        df = {t: sum(1 for d in docs if t in d) for t in q_terms}
+        # Only an item whose text holds a query term (as a substring) can score; every
+        # other item scores 0 and counts only through its length (the average).
+        lows = [item.lower() for item in items]
+        docs = {
+            i: Counter(_terms(low)) for i, low in enumerate(lows) if any(t in low for t in q_terms)
+        }
+        n = len(lows)
+        avg_len = sum(map(_length, lows)) / n or 1.0
+        df = {t: sum(1 for d in docs.values() if t in d) for t in q_terms}
         idf = {t: math.log(1 + (n - df[t] + 0.5) / (df[t] + 0.5)) for t in q_terms}
-        raw = []
-        for doc in docs:
+        raw = [0.0] * n
+        for i, doc in docs.items():
             length = sum(doc.values())
             score = 0.0
             for t in q_terms:
@@ -113,6 +131,6 @@ class BM25Scorer:
                 if tf:
                     norm = tf + self.k1 * (1 - self.b + self.b * length / avg_len)
                     score += idf[t] * tf * (self.k1 + 1) / norm
-            raw.append(score)
+            raw[i] = score
         best = max(raw)
         return [s / best if best > 0 else 0.0 for s in raw]

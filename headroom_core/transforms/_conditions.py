@@ -36,7 +36,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from ._question import MONTHS, QUESTION_WORDS, Comparison, Extreme, Question, stem, words_of
+from ._question import MONTHS, QUESTION_WORDS, Comparison, Extreme, Question, fold, stem, words_of
 
 MAX_CELLS = 64  # cells looked at per row
 MAX_CELL_CHARS = 200  # longer values cannot be a phrase of a question
@@ -78,6 +78,16 @@ def cell_number(value: Any) -> float | None:
     return sign * float(m.group(1).replace(",", "") + (m.group(2) or ""))
 
 
+_NUMBER_STARTS = frozenset("+-\u2212$\u20ac\u00a3")
+
+
+def _may_be_number(value: str) -> bool:
+    """False when :func:`cell_number` would surely say None (its first character after
+    spaces is neither a digit, a sign nor a currency sign): a cheap test before the regex."""
+    head = value.lstrip()[:1]
+    return head.isdigit() or head in _NUMBER_STARTS
+
+
 def cells(item: Any) -> list[tuple[str, Any]]:
     """(column, scalar value) of one row, at most :data:`MAX_CELLS`."""
     out: list[tuple[str, Any]] = []
@@ -105,7 +115,9 @@ class Column:
     def __init__(self, name: str) -> None:
         self.name = name
         self.stems = frozenset(stem(w) for w in words_of(name) if len(w) > 1)
-        self.cells: list[tuple[int, Any]] = []  # (row, value), empty values left out
+        # the filled cells: row index and value (empty values left out), side by side
+        self.at: list[int] = []
+        self.values: list[Any] = []
         self._numbers: dict[int, float] | None = None
         self._years: dict[int, list[int]] | None = None
         self._months: dict[int, list[int]] | None = None
@@ -113,15 +125,25 @@ class Column:
     @property
     def numbers(self) -> dict[int, float]:
         if self._numbers is None:
-            found = ((i, cell_number(v)) for i, v in self.cells)
-            self._numbers = {i: x for i, x in found if x is not None and math.isfinite(x)}
+            numbers: dict[int, float] = {}
+            for i, v in zip(self.at, self.values, strict=True):
+                kind = type(v)
+                if kind is int or kind is float:  # the common case, without a call
+                    x: float | None = float(v)
+                elif kind is str and not _may_be_number(v):
+                    continue
+                else:
+                    x = cell_number(v)
+                if x is not None and math.isfinite(x):
+                    numbers[i] = x
+            self._numbers = numbers
         return self._numbers
 
     @property
     def years(self) -> dict[int, list[int]]:
         if self._years is None:
             self._years = {}
-            for i, v in self.cells:
+            for i, v in zip(self.at, self.values, strict=True):
                 if isinstance(v, (str, int, float)) and not isinstance(v, bool):
                     ys = [int(y) for y in _YEAR_RE.findall(str(v))]
                     if ys:
@@ -132,7 +154,7 @@ class Column:
     def months(self) -> dict[int, list[int]]:
         if self._months is None:
             self._months = {}
-            for i, v in self.cells:
+            for i, v in zip(self.at, self.values, strict=True):
                 if isinstance(v, str):
                     ms = [_MONTH_INDEX[m[:3].lower()] for m in _MONTH_RE.findall(v)]
                     if ms:
@@ -142,12 +164,12 @@ class Column:
     @property
     def numeric(self) -> bool:
         n = len(self.numbers)
-        return n >= 2 and n >= NUMERIC_SHARE * len(self.cells)
+        return n >= 2 and n >= NUMERIC_SHARE * len(self.values)
 
     @property
     def yearly(self) -> bool:
         n = len(self.years)
-        return n >= 2 and n >= 0.5 * len(self.cells)
+        return n >= 2 and n >= 0.5 * len(self.values)
 
 
 class Table:
@@ -163,18 +185,23 @@ class Table:
                 col = self.columns.get(name)
                 if col is None:
                     col = self.columns[name] = Column(name)
-                col.cells.append((i, value))
+                col.at.append(i)
+                col.values.append(value)
 
     def named_columns(self, words: Sequence[str]) -> list[Column]:
         wanted = {stem(w) for w in words if len(w) > 2}
         return [c for c in self.columns.values() if c.stems & wanted]
 
 
-def select_rows(question: Question, items: Sequence[Any] | Table) -> Selection:
-    """The rows ``question`` selects among ``items`` (see the module docstring)."""
+def select_rows(
+    question: Question, items: Sequence[Any] | Table, texts: Sequence[str] | None = None
+) -> Selection:
+    """The rows ``question`` selects among ``items`` (see the module docstring).
+    ``texts``: each row as JSON (``orjson.dumps``), when the caller has them: then only
+    the rows whose text could name a question word are looked at cell by cell."""
     table = items if isinstance(items, Table) else Table(items)
     n = len(table.rows)
-    named = _named_rows(question, table)
+    named = _named_rows(question, table, texts)
     rows = set(named)
     if question.neighbours:
         for i in named:
@@ -194,15 +221,43 @@ def select_rows(question: Question, items: Sequence[Any] | Table) -> Selection:
     return Selection(frozenset(rows), bool(rows), unresolved)
 
 
-def _named_rows(question: Question, table: Table) -> set[int]:
+def _candidates(question: Question, texts: Sequence[str]) -> list[int]:
+    """Rows whose JSON text, folded as :func:`~._question.words_of` folds, holds one of
+    the words a named-value match needs as a substring: a superset of the rows
+    :func:`_named_rows` can select, since a cell's words (runs of letters and digits) are
+    written as they are in JSON. Numbers too, but for floats under 1e-4, which ``str``
+    writes ``1e-05`` and orjson ``0.00001``: when a needed word is all digits (or digits
+    and an ``e``), a row holding such a float is a candidate too."""
+    needles = set(question.terms)
+    for phrase in question.names():  # a phrase is matched whole: its longest word must be there
+        if phrase not in QUESTION_WORDS:
+            needles.add(max(phrase.split(), key=len))
+    if not needles:
+        return []
+    if any(_FLOAT_WORD.fullmatch(w) for w in needles):
+        needles |= {"0.0000", "e-"}
+    ordered = tuple(needles)
+    out: list[int] = []
+    for i, text in enumerate(texts):
+        folded = fold(text)
+        if any(w in folded for w in ordered):
+            out.append(i)
+    return out
+
+
+_FLOAT_WORD = re.compile(r"\d+e?")
+
+
+def _named_rows(question: Question, table: Table, texts: Sequence[str] | None = None) -> set[int]:
     phrases = question.names()
     terms = question.terms
     prefixes = tuple(t for t in terms if len(t) >= PREFIX_MIN and not t.isdigit())
     seen: dict[str, tuple[bool, frozenset[str]]] = {}
     found: set[int] = set()
     holders: dict[str, set[int]] = {}
-    for i, row in enumerate(table.rows):
-        for _, value in row:
+    looked_at = range(len(table.rows)) if texts is None else _candidates(question, texts)
+    for i in looked_at:
+        for _, value in table.rows[i]:
             if value is None or isinstance(value, bool):
                 continue
             text = value if isinstance(value, str) else str(value)

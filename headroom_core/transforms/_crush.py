@@ -267,7 +267,7 @@ class Crush:
         n = len(items)
         question = self.question
         sel = (
-            select_rows(question, table)
+            select_rows(question, table, texts)
             if question is not None
             else Selection(frozenset(), False, False)
         )

@@ -35,32 +35,49 @@ _HUNK = re.compile(r"^@@@? (?:-\d+(?:,\d+)? )+\+\d+(?:,\d+)? @@@?", re.M)
 # "at pkg.Class.method(File.java:12)" / Maven's "at pkg.Class.method (File.java:12)" /
 # "at X.Y() in f.cs:line 3" / "at fn (file.js:3:14)"
 _AT_FRAME = r"[ \t]+at (?:[\w$.<>/]+\.[\w$<>]+ ?\([^)\n]*\)|[^\n]*?\(?[^\s()]+:\d+:\d+\)?)[^\n]*"
-_TRACE_PATTERNS = (
+# Each pattern with the literals one of which any match contains: a text holding none of
+# them is skipped without running the pattern (a record array or a log of many megabytes
+# would otherwise be scanned line by line by every pattern).
+_TRACE_PATTERNS: tuple[tuple[tuple[str, ...], re.Pattern[str]], ...] = (
     # Python (plain and IPython): the header, then a frame within the next lines.
-    re.compile(
-        r"Traceback \(most recent call last\):?[^\n]*\n(?:[^\n]*\n){0,2}?"
-        r"[^\n]*(?:File \"[^\"\n]+\", line \d+|Cell In\[\d+\], line \d+)"
+    (
+        ("Traceback (most recent call last)",),
+        re.compile(
+            r"Traceback \(most recent call last\):?[^\n]*\n(?:[^\n]*\n){0,2}?"
+            r"[^\n]*(?:File \"[^\"\n]+\", line \d+|Cell In\[\d+\], line \d+)"
+        ),
     ),
     # Java / Kotlin / C# / JavaScript: two consecutive "at ..." frames.
-    re.compile(rf"^{_AT_FRAME}\r?\n{_AT_FRAME}", re.M),
+    ((" at ", "\tat "), re.compile(rf"^{_AT_FRAME}\r?\n{_AT_FRAME}", re.M)),
     # Go: a goroutine header, a function line, a tab-indented file.go:line.
-    re.compile(r"^goroutine \d+ \[[^\]\n]+\]:\r?\n[^\n]+\r?\n\t[^\n]+\.go:\d+", re.M),
+    (
+        ("goroutine ",),
+        re.compile(r"^goroutine \d+ \[[^\]\n]+\]:\r?\n[^\n]+\r?\n\t[^\n]+\.go:\d+", re.M),
+    ),
     # Rust panics, Ruby and PHP frames.
-    re.compile(r"^thread '[^'\n]*' panicked at ", re.M),
-    re.compile(r"^[ \t]*from \S[^\n]*:\d+:in [`'][^\n]*\n[ \t]*from \S[^\n]*:\d+:in ", re.M),
-    re.compile(r"^#0 [^\n]+\(\d+\): [^\n]*\n#1 ", re.M),
+    (("' panicked at ",), re.compile(r"^thread '[^'\n]*' panicked at ", re.M)),
+    (
+        (":in ",),
+        re.compile(r"^[ \t]*from \S[^\n]*:\d+:in [`'][^\n]*\n[ \t]*from \S[^\n]*:\d+:in ", re.M),
+    ),
+    (("#0 ",), re.compile(r"^#0 [^\n]+\(\d+\): [^\n]*\n#1 ", re.M)),
 )
 
 
 def is_diff(text: str) -> bool:
     """True if ``text`` contains a unified/combined diff (a ``diff --git`` header or a hunk)."""
-    return bool(_DIFF_HEADER.search(text) or _HUNK.search(text))
+    return ("diff --" in text and bool(_DIFF_HEADER.search(text))) or (
+        "@@ -" in text and bool(_HUNK.search(text))
+    )
 
 
 def is_stack_trace(text: str) -> bool:
     """True if ``text`` contains a stack trace: Python, Java/Kotlin/C#/JS ``at`` frames,
     Go goroutine dumps, Rust panics, Ruby or PHP frames."""
-    return any(p.search(text) for p in _TRACE_PATTERNS)
+    return any(
+        any(lit in text for lit in literals) and pattern.search(text)
+        for literals, pattern in _TRACE_PATTERNS
+    )
 
 
 # ---- search output ----------------------------------------------------------------------

@@ -185,11 +185,16 @@ def normalise(text: str) -> str:
 
 
 def words_of(text: str) -> list[str]:
+    return _WORD_RE.findall(fold(text))
+
+
+def fold(text: str) -> str:
+    """Lower case, accents folded (NFKD, combining marks dropped)."""
     folded = text.lower()
     if not folded.isascii():
         folded = unicodedata.normalize("NFKD", folded)
         folded = "".join(c for c in folded if not unicodedata.combining(c))
-    return _WORD_RE.findall(folded)
+    return folded
 
 
 def stem(word: str) -> str:

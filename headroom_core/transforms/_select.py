@@ -72,6 +72,9 @@ def _as_number(v: Any) -> float | None:
     if isinstance(v, (int, float)):
         return float(v)
     if isinstance(v, str) and len(v) < 32:
+        head = v.lstrip()[:1]  # float() wants a digit, a sign or a dot first (or nan/inf: refused)
+        if not (head.isdigit() or head in ("+", "-", ".")):
+            return None
         try:
             f = float(v)
         except ValueError:
@@ -80,10 +83,18 @@ def _as_number(v: Any) -> float | None:
     return None
 
 
-def anomalies(items: Sequence[Any], threshold: float, cap: int) -> set[int]:
-    """Indices of numeric outliers and rare categorical values (at most ``cap``, strongest)."""
+Numeric = dict[str, list[tuple[int, float]]]
+
+
+def anomalies(
+    items: Sequence[Any], threshold: float, cap: int, numeric: Numeric | None = None
+) -> set[int]:
+    """Indices of numeric outliers and rare categorical values (at most ``cap``, strongest).
+    ``numeric``: the items' numeric columns when the caller has them already."""
+    if cap <= 0:
+        return set()
     found: dict[int, float] = {}
-    for values in _numeric_columns(items).values():
+    for values in (_numeric_columns(items) if numeric is None else numeric).values():
         nums = [v for _, v in values]
         mean = sum(nums) / len(nums)
         std = math.sqrt(sum((x - mean) ** 2 for x in nums) / len(nums))
@@ -118,23 +129,23 @@ def _monotonic(nums: list[float]) -> bool:
     return ups or all(b <= a for a, b in zip(nums, nums[1:], strict=False))
 
 
-def change_points(items: Sequence[Any], threshold: float, cap: int) -> set[int]:
+def change_points(
+    items: Sequence[Any], threshold: float, cap: int, numeric: Numeric | None = None
+) -> set[int]:
     """Indices where a numeric series shifts level: the means of the 5 points before and
     the 5 after differ by more than ``threshold`` times their pooled spread (an outlier
     elsewhere does not hide a shift). Monotonic columns (ids, timestamps) are skipped;
     the strongest shifts across all columns win."""
+    if cap <= 0:
+        return set()
     w = 5
     shifts: list[tuple[float, int]] = []
-    for values in _numeric_columns(items).values():
+    for values in (_numeric_columns(items) if numeric is None else numeric).values():
         nums = [v for _, v in values]
         if len(nums) < 2 * w + 1 or _monotonic(nums):
             continue
         scale = 1e-9 + 0.001 * (max(nums) - min(nums))
-        for j in range(w, len(nums) - w + 1):
-            before, after = nums[j - w : j], nums[j : j + w]
-            mb, ma = sum(before) / w, sum(after) / w
-            var = (sum((x - mb) ** 2 for x in before) + sum((x - ma) ** 2 for x in after)) / (2 * w)
-            score = abs(ma - mb) / (math.sqrt(var) + scale)
+        for j, score in _shift_scores(nums, w, scale):
             if score >= threshold:
                 shifts.append((score, values[j][0]))
     out: set[int] = set()
@@ -143,6 +154,29 @@ def change_points(items: Sequence[Any], threshold: float, cap: int) -> set[int]:
             break
         if all(abs(index - k) > w for k in out):
             out.add(index)
+    return out
+
+
+def _shift_scores(nums: list[float], w: int, scale: float) -> list[tuple[int, float]]:
+    """(j, score) for each window split: the shift between the means of ``nums[j-w:j]``
+    and ``nums[j:j+w]`` over their pooled spread. Sums run left to right in plain loops
+    (the same floats as ``sum()`` over each window)."""
+    out: list[tuple[int, float]] = []
+    sqrt = math.sqrt
+    for j in range(w, len(nums) - w + 1):
+        before, after = nums[j - w : j], nums[j : j + w]
+        sb = sa = 0.0
+        for x in before:
+            sb += x
+        for x in after:
+            sa += x
+        mb, ma = sb / w, sa / w
+        vb = va = 0.0
+        for x in before:
+            vb += (x - mb) ** 2
+        for x in after:
+            va += (x - ma) ** 2
+        out.append((j, abs(ma - mb) / (sqrt((vb + va) / (2 * w)) + scale)))
     return out
 
 
@@ -175,8 +209,9 @@ def select(
             if scores[i] >= relevance_threshold and scores[i] >= 0.5 * scores[ranked[0]]:
                 verbatim.add(i)
     keep |= verbatim
-    keep |= anomalies(items, anomaly_threshold, cap=max(0, max_items - len(keep)))
-    keep |= change_points(items, anomaly_threshold, cap=max(0, max_items - len(keep)))
+    numeric = _numeric_columns(items)
+    keep |= anomalies(items, anomaly_threshold, max(0, max_items - len(keep)), numeric)
+    keep |= change_points(items, anomaly_threshold, max(0, max_items - len(keep)), numeric)
     if len(keep) < max_items:
         step = n / (max_items - len(keep) + 1)
         for k in range(1, max_items - len(keep) + 1):

@@ -32,6 +32,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from .. import _gc
 from ..toin import get_toin
 from . import _file_view, _terminal
 from ._content import ContentCompressor, ContentContext
@@ -131,6 +132,13 @@ def route(
 
 
 def _compress(
+    text: str, ctx: ContentContext, compressors: Sequence[ContentCompressor]
+) -> Routed | None:
+    with _gc.paused(len(text)):
+        return _compress_with(text, ctx, compressors)
+
+
+def _compress_with(
     text: str, ctx: ContentContext, compressors: Sequence[ContentCompressor]
 ) -> Routed | None:
     if is_diff(text):

@@ -26,6 +26,7 @@ nothing).
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Iterator
 from typing import Any
 
@@ -88,6 +89,8 @@ def encode(data: Any) -> Any:
     if isinstance(data, dict):
         return {k: encode(v) for k, v in data.items()}
     if isinstance(data, list):
+        if _scalars_without_runs(data):  # most lists of tags, ids, numbers: nothing to do
+            return list(data)
         table = _table(data)
         if table is not None and len(_key(table)) < len(_key(data)):
             return table
@@ -96,7 +99,24 @@ def encode(data: Any) -> Any:
 
 
 def _is_marker(item: Any) -> bool:
-    return isinstance(item, dict) and any(k in OURS for k in item)
+    return isinstance(item, dict) and not OURS.isdisjoint(item)
+
+
+_NONE_YET = object()
+
+
+def _scalars_without_runs(items: list[Any]) -> bool:
+    """Only scalars, no two neighbours alike: neither form applies. (Equal serialised
+    values are equal values, except NaN and the infinities, which orjson writes as
+    ``null``: a list holding one of those takes the general path.)"""
+    prev: Any = _NONE_YET
+    for v in items:
+        if isinstance(v, (dict, list)) or v == prev:
+            return False
+        if isinstance(v, float) and not math.isfinite(v):
+            return False
+        prev = v
+    return True
 
 
 def _table(items: list[Any]) -> list[Any] | None:

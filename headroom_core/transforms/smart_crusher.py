@@ -35,6 +35,7 @@ from ._base import Transform
 from ._content import Compressed, ContentContext
 from ._crush import Crush
 from ._crush_result import CrushResult, Omission, crush_result
+from ._lossless import LosslessForms
 from ._tool_outputs import compress_tool_outputs
 
 if TYPE_CHECKING:
@@ -125,21 +126,27 @@ class SmartCrusher(Transform):
     ) -> Compressed | None:
         """``original``: the text as the tool gave it, stored byte for byte for retrieval
         (compact JSON of ``data`` when only parsed data was given)."""
-        if json_codec.is_ours(data):
-            return None  # our own output already (or an exact imitation of it: not trusted)
-        if json_codec.has_reserved_keys(data):
-            data = json_codec.escape(data)  # a tool's own __headroom* keys, kept apart
-        cfg = self.config
         try:
             compact = _dumps(data)
         except orjson.JSONEncodeError:  # an integer beyond 64 bits: left to JSONCompactor
             return None
-        compact_tokens = ctx.count(compact)
-        text, tokens = self._lossless(data, compact, ctx, compact_tokens)
+        if f'"{json_codec.PREFIX}' in compact:  # a key may start with __headroom: look
+            if json_codec.is_ours(data):
+                return None  # our own output already (or an exact imitation of it: not trusted)
+            if json_codec.has_reserved_keys(data):
+                data = json_codec.escape(data)  # a tool's own __headroom* keys, kept apart
+                compact = _dumps(data)
+        cfg = self.config
+        forms = LosslessForms(data, compact, ctx.count)
         budget = ctx.budget_tokens
-        over = tokens >= cfg.lossless_below_tokens and compact_tokens > cfg.min_tokens_to_crush
-        if not ctx.config.reversible or (not over and (budget is None or tokens <= budget)):
-            return Compressed(text, False)
+        threshold, floor = cfg.lossless_below_tokens, cfg.min_tokens_to_crush
+        over = forms.tokens_satisfy(lambda t: t >= threshold) and forms.compact_satisfies(
+            lambda t: t > floor
+        )
+        if not ctx.config.reversible or (
+            not over and (budget is None or not forms.tokens_satisfy(lambda t: t > budget))
+        ):
+            return Compressed(forms.best()[0], False)
         from ..ccr import ref_for
 
         source = ctx.original if ctx.original is not None else (original or compact)
@@ -147,12 +154,16 @@ class SmartCrusher(Transform):
         best: tuple[str, int, int] | None = None  # text, tokens, dropped
         if over:
             cut = self._cut(data, ctx, ref, self._max_items(ctx.tool_name))
-            if cut is not None and cut[1] < (1 - LOSSY_MIN_GAIN) * tokens:
+            if cut is not None and forms.tokens_satisfy(
+                lambda t: cut[1] < (1 - LOSSY_MIN_GAIN) * t
+            ):
                 best = cut
-        if budget is not None and (best[1] if best else tokens) > budget:
+        if budget is not None and (
+            best[1] > budget if best else forms.tokens_satisfy(lambda t: t > budget)
+        ):
             best = self._fit(data, ctx, ref, budget, best)
         if best is None:
-            return Compressed(text, False)
+            return Compressed(forms.best()[0], False)
         stored = ctx.store.put(source, tool=ctx.tool_name, kind="json", meta=ctx.stored_meta())
         if stored != ref:  # a store with refs of its own
             best = best[0].replace(ref, stored), best[1], best[2]
@@ -181,7 +192,7 @@ class SmartCrusher(Transform):
         cut = crush.run(data)
         if not crush.dropped:
             return None
-        text, tokens = self._lossless(cut, _dumps(cut), ctx)
+        text, tokens = LosslessForms(cut, _dumps(cut), ctx.count).best()
         return text, tokens, crush.dropped
 
     def _fit(
@@ -210,18 +221,6 @@ class SmartCrusher(Transform):
             if tokens <= budget or (items == 1 and chars == 64):
                 break
         return best
-
-    def _lossless(
-        self, data: Any, compact: str, ctx: ContentContext, compact_tokens: int | None = None
-    ) -> tuple[str, int]:
-        """The fewer-token of compact JSON and the encoded forms, with its token count."""
-        tokens = ctx.count(compact) if compact_tokens is None else compact_tokens
-        encoded = _dumps(json_codec.encode(data))
-        if encoded != compact:
-            encoded_tokens = ctx.count(encoded)
-            if encoded_tokens < tokens:
-                return encoded, encoded_tokens
-        return compact, tokens
 
     def apply(self, messages: list[Message], ctx: TransformContext) -> list[Message]:
         """The pipeline step (``TransformPipeline([SmartCrusher(), ...])``): JSON tool

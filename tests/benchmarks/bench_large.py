@@ -42,15 +42,19 @@ words = "alpha beta gamma delta epsilon zeta eta theta iota kappa lambda mu".spl
 
 def build():
     if kind == "json-string":
-        n = target // 6
-        return json.dumps({"id": "doc-1", "body": " ".join(rnd.choice(words) for _ in range(n))})
+        parts, size = [], 0
+        while size < target:
+            word = rnd.choice(words)
+            parts.append(word)
+            size += len(word) + 1
+        return json.dumps({"id": "doc-1", "body": " ".join(parts)})
     if kind == "records":
         rows, size, i = [], 0, 0
         while size < target:
             row = {"id": i, "name": f"user {i}", "status": rnd.choice(["ok", "late", "pending"]),
                    "amount": round(rnd.random() * 100, 2), "tags": rnd.sample(words, 3)}
             rows.append(row)
-            size += len(json.dumps(row, indent=2)) + 4
+            size += len(json.dumps([row], indent=2)) - 2  # as it sits in the array, with ",\n"
             i += 1
         return json.dumps(rows, indent=2)
     if kind == "log":
@@ -65,9 +69,12 @@ def build():
             size += len(line) + 1
             i += 1
         return "\n".join(lines)
-    sentences = target // 80
-    return ". ".join(" ".join(rnd.choice(words) for _ in range(12)).capitalize()
-                     for _ in range(sentences)) + "."
+    sentences, size = [], 0
+    while size < target:
+        sentence = " ".join(rnd.choice(words) for _ in range(12)).capitalize()
+        sentences.append(sentence)
+        size += len(sentence) + 2
+    return ". ".join(sentences) + "."
 
 
 if phase == "build":  # its own process: building the input costs memory compress() does not
