@@ -15,11 +15,15 @@ _SENTENCE_END = re.compile(
     r"|[\u3002\uff01\uff1f]\s*"
 )
 _OPENERS = "\"'\u201c\u2018([\u00bf\u00a1"
-_ABBREVIATION = re.compile(
-    r"mr|mrs|ms|dr|prof|sr|jr|st|vs|etc|al|fig|figs|eq|no|nos|vol|pp|ed|eds|approx|dept|est"
-    r"|inc|ltd|co|corp|jan|feb|mar|apr|jun|jul|aug|sep|sept|oct|nov|dec|ca|cf|op",
-    re.IGNORECASE,
-)
+_ABBREVIATIONS = frozenset(
+    {
+        "mr", "mrs", "ms", "dr", "prof", "sr", "jr", "st", "vs", "etc", "al", "fig", "figs", "eq",
+        "no", "nos", "vol", "pp", "ed", "eds", "approx", "dept", "est", "inc", "ltd", "co", "corp",
+        "jan", "feb", "mar", "apr", "jun", "jul", "aug", "sep", "sept", "oct", "nov", "dec", "ca",
+        "cf", "op",
+    }
+)  # fmt: skip
+_ABBREVIATION = re.compile("|".join(sorted(_ABBREVIATIONS)), re.IGNORECASE)  # non-ASCII case
 _INITIALS = re.compile(r"(?:[A-Za-z]\.)+")
 
 
@@ -47,7 +51,13 @@ def _is_abbreviation(text: str, begin: int, dot: int) -> bool:
     """The word ending at ``dot`` is an abbreviation or an initial (``Dr.``, ``e.g.``, ``J.``)."""
     word_start = max(text.rfind(" ", begin, dot), text.rfind("\n", begin, dot)) + 1
     word = text[max(word_start, begin) : dot + 1].lstrip(_OPENERS)
-    return bool(_ABBREVIATION.fullmatch(word[:-1])) or bool(_INITIALS.fullmatch(word))
+    # no abbreviation is longer than 6 letters; initials alternate letter and dot
+    stem = word[:-1]
+    if len(stem) <= 6 and (
+        stem.lower() in _ABBREVIATIONS if stem.isascii() else bool(_ABBREVIATION.fullmatch(stem))
+    ):
+        return True
+    return (len(word) == 2 or word[-3:-2] == ".") and bool(_INITIALS.fullmatch(word))
 
 
 def line_sentence_spans(text: str) -> list[tuple[int, int]]:

@@ -25,7 +25,8 @@ rest.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import orjson
 
@@ -34,7 +35,7 @@ from ..relevance.bm25 import STOPWORDS, BM25Scorer, tokenize
 from . import json_codec
 from ._conditions import Selection, Table, select_rows
 from ._question import Question, parse_question
-from ._select import column_stats, is_error_item, select
+from ._select import column_stats, is_error_item, prepare, select
 
 if TYPE_CHECKING:
     from ..config import SmartCrusherConfig
@@ -42,7 +43,9 @@ if TYPE_CHECKING:
 TRUNCATED = json_codec.TRUNCATED
 OMITTED = json_codec.OMITTED
 _KEEP_LINKS = frozenset({"html_url", "url"})
+_UNCUT = frozenset({int, float, bool, type(None)})  # values a pass never changes
 _MIN_LINKS = 3
+T = TypeVar("T")
 
 
 def ranges(indices: list[int]) -> str:
@@ -79,10 +82,13 @@ class Crush:
         *,
         limit: int | None = None,
         max_string_chars: int | None = None,
+        memo: dict[tuple[str, int], Any] | None = None,
     ) -> None:
-        """``limit``: a hard cap on the items kept per array (a budget is being met)."""
+        """``limit``: a hard cap on the items kept per array (a budget is being met).
+        ``memo``: shared by the passes over one document (:meth:`_prepared`)."""
         self.cfg, self.query, self.max_items, self.ref = cfg, query, max_items, ref
         self.limit = limit
+        self.memo: dict[tuple[str, int], Any] = {} if memo is None else memo
         self.max_string = max_string_chars or cfg.max_string_chars
         self.question: Question | None = parse_question(query) if query else None
         self.dropped = 0
@@ -130,11 +136,16 @@ class Crush:
             self.links[k] = self.links.get(k, 0) + 1
         self.dropped += len(links)
         skip = set(links)
-        return {
-            k: v if self._names(k) or k in self.spare else self.walk(v)
-            for k, v in node.items()
-            if k not in skip
-        }
+        out: dict[str, Any] = {}
+        for k, v in node.items():
+            if k in skip:
+                continue
+            kind = type(v)
+            if kind in _UNCUT or (kind is str and len(v) <= self.max_string):
+                out[k] = v  # what walk() returns for it: nothing to cut
+            else:
+                out[k] = v if self._names(k) or k in self.spare else self.walk(v)
+        return out
 
     def _is_collection(self, node: dict[str, Any]) -> bool:
         """Records keyed by id ({"id1": {...}, "id2": {...}}): as long as an array would be cut."""
@@ -148,8 +159,8 @@ class Crush:
         values = [node[k] for k in keys]
         texts = [f"{k} {orjson.dumps(v).decode()}" for k, v in zip(keys, values, strict=True)]
         named = {i for i, k in enumerate(keys) if self._names(k)}
-        table = Table(values)
-        plan = self._plan(values, texts, table, named)
+        table = self._table(values, node)
+        plan = self._plan(values, texts, table, node, named)
         if plan is None:
             return {k: self.walk(v) for k, v in node.items()}
         kept, verbatim = plan
@@ -166,7 +177,12 @@ class Crush:
             out[TRUNCATED] = marker
         return out
 
-    def _select(self, items: list[Any], texts: list[str]) -> tuple[list[int], set[int]]:
+    def _select(
+        self, items: list[Any], texts: list[str], owner: object
+    ) -> tuple[list[int], set[int]]:
+        prepared = self._memo(
+            "select", owner, lambda: prepare(items, texts, self.query, self.scorer)
+        )
         return select(
             items,
             texts,
@@ -178,6 +194,7 @@ class Crush:
             anomaly_threshold=self.cfg.anomaly_std_threshold,
             relevance_threshold=self.cfg.relevance_threshold,
             scorer=self.scorer,
+            prepared=prepared,
         )
 
     def _holds_long_collection(self, node: Any) -> bool:
@@ -198,7 +215,7 @@ class Crush:
 
     def _names(self, key: str) -> bool:
         """Does the query name this record key (an id-like key: it holds a digit)?"""
-        return any(c.isdigit() for c in key) and key.lower() in self.query_terms
+        return key.lower() in self.query_terms and any(c.isdigit() for c in key)
 
     def _matches(self, items: list[Any], texts: list[str]) -> set[int]:
         """Items the query points at (kept verbatim even in arrays that are not cut): those
@@ -228,9 +245,9 @@ class Crush:
                 if not self._holds_long_collection(items[i])
             }
             return [v if i in keep else self.walk(v) for i, v in enumerate(items)]
-        texts = [orjson.dumps(v).decode() for v in items]
-        table = Table(items)
-        plan = self._plan(items, texts, table)
+        texts = self._memo("texts", items, lambda: [orjson.dumps(v).decode() for v in items])
+        table = self._table(items, items)
+        plan = self._plan(items, texts, table, items)
         if plan is None:
             return [self.walk(v) for v in items]
         kept, verbatim = plan
@@ -252,6 +269,33 @@ class Crush:
             out.append(marker)
         return out
 
+    def _memo(self, what: str, owner: object, compute: Callable[[], T]) -> T:
+        """``compute()`` once per pass-independent value of one array or collection
+        (``owner``, a node of the document: every pass over the document shares
+        :attr:`memo`, and the document outlives it, so its nodes' identities are stable)."""
+        key = (what, id(owner))
+        if key not in self.memo:
+            self.memo[key] = compute()
+        return self.memo[key]  # type: ignore[no-any-return]
+
+    def _table(self, items: list[Any], owner: object) -> Table:
+        return self._memo("table", owner, lambda: Table(items))
+
+    def _selection(
+        self, question: Question, items: list[Any], table: Table, owner: object
+    ) -> Selection:
+        """The rows the question's conditions select. Candidate rows for named values are
+        found in the JSON of their values alone: a question naming a column ("the total
+        amount") then does not look at every row."""
+
+        def compute() -> Selection:
+            values = [
+                orjson.dumps(list(v.values()) if isinstance(v, dict) else v).decode() for v in items
+            ]
+            return select_rows(question, table, values)
+
+        return self._memo("selection", owner, compute)
+
     def _cap(self) -> int:
         return self.max_items if self.limit is None else min(self.max_items, self.limit)
 
@@ -260,6 +304,7 @@ class Crush:
         items: list[Any],
         texts: list[str],
         table: Table,
+        owner: object,
         named: set[int] | frozenset[int] = frozenset(),
     ) -> tuple[list[int], set[int]] | None:
         """(sorted indices kept, the subset kept verbatim), or None: keep every item (the
@@ -267,7 +312,7 @@ class Crush:
         n = len(items)
         question = self.question
         sel = (
-            select_rows(question, table, texts)
+            self._selection(question, items, table, owner)
             if question is not None
             else Selection(frozenset(), False, False)
         )
@@ -276,7 +321,7 @@ class Crush:
         )
         if needs_all and self.limit is None:
             return None
-        kept, verbatim = self._select(items, texts)
+        kept, verbatim = self._select(items, texts, owner)
         chosen = set(sel.rows) | set(named)
         if chosen:
             verbatim |= chosen

@@ -192,16 +192,18 @@ def select(
     anomaly_threshold: float,
     relevance_threshold: float,
     scorer: Scorer,
+    prepared: Prepared | None = None,
 ) -> tuple[list[int], set[int]]:
     """(sorted indices of the items to keep, the subset to keep verbatim: errors and
-    query matches, which no further cut inside them may touch)."""
+    query matches, which no further cut inside them may touch). ``prepared``: what does
+    not depend on ``max_items`` (:func:`prepare`), when the caller keeps it between passes."""
     n = len(items)
     keep = set(range(min(keep_first, n))) | set(range(max(0, n - keep_last), n))
     verbatim: set[int] = set()
+    errors, scores, numeric = prepared or prepare(items, texts, query, scorer)
     if preserve_errors:
-        verbatim |= {i for i in range(n) if is_error_item(items[i], texts[i])}
+        verbatim |= errors
     if query:
-        scores = scorer.score_items(texts, query)
         ranked = sorted(range(n), key=lambda i: (-scores[i], i))
         if ranked and scores[ranked[0]] > 0:
             verbatim.add(ranked[0])
@@ -209,7 +211,6 @@ def select(
             if scores[i] >= relevance_threshold and scores[i] >= 0.5 * scores[ranked[0]]:
                 verbatim.add(i)
     keep |= verbatim
-    numeric = _numeric_columns(items)
     keep |= anomalies(items, anomaly_threshold, max(0, max_items - len(keep)), numeric)
     keep |= change_points(items, anomaly_threshold, max(0, max_items - len(keep)), numeric)
     if len(keep) < max_items:
@@ -217,6 +218,19 @@ def select(
         for k in range(1, max_items - len(keep) + 1):
             keep.add(min(n - 1, int(k * step)))
     return sorted(keep), verbatim
+
+
+#: Error items, relevance scores (empty without a query), numeric columns.
+Prepared = tuple[set[int], list[float], Numeric]
+
+
+def prepare(
+    items: Sequence[Any], texts: Sequence[str], query: str | None, scorer: Scorer
+) -> Prepared:
+    """The parts of :func:`select` that every pass over the same items shares."""
+    errors = {i for i in range(len(items)) if is_error_item(items[i], texts[i])}
+    scores = scorer.score_items(texts, query) if query else []
+    return errors, scores, _numeric_columns(items)
 
 
 MAX_STAT_COLUMNS = 16  # numeric columns described in a marker, at most

@@ -135,12 +135,16 @@ def _table(items: list[Any]) -> list[Any] | None:
     if const:
         header[CONST] = {c: encode(v) for c, v in const.items()}
     out: list[Any] = [header]
+    kept = [c for c in cols if c not in const]
     for it in items:
         if _is_marker(it):
             out.append(it)
-        else:
-            out.append([encode(it[c]) for c in cols if c not in const])
+        else:  # a scalar encodes to itself: no call for it
+            out.append([v if type(v) in _SCALARS else encode(v) for v in map(it.__getitem__, kept)])
     return out
+
+
+_SCALARS = frozenset({str, int, float, bool, type(None)})
 
 
 def _key(value: Any) -> bytes:

@@ -152,8 +152,9 @@ class SmartCrusher(Transform):
         source = ctx.original if ctx.original is not None else (original or compact)
         ref = ref_for(source)
         best: tuple[str, int, int] | None = None  # text, tokens, dropped
+        memo: dict[tuple[str, int], Any] = {}  # what every pass over `data` shares
         if over:
-            cut = self._cut(data, ctx, ref, self._max_items(ctx.tool_name))
+            cut = self._cut(data, ctx, ref, self._max_items(ctx.tool_name), memo=memo)
             if cut is not None and forms.tokens_satisfy(
                 lambda t: cut[1] < (1 - LOSSY_MIN_GAIN) * t
             ):
@@ -161,7 +162,7 @@ class SmartCrusher(Transform):
         if budget is not None and (
             best[1] > budget if best else forms.tokens_satisfy(lambda t: t > budget)
         ):
-            best = self._fit(data, ctx, ref, budget, best)
+            best = self._fit(data, ctx, ref, budget, best, memo)
         if best is None:
             return Compressed(forms.best()[0], False)
         stored = ctx.store.put(source, tool=ctx.tool_name, kind="json", meta=ctx.stored_meta())
@@ -177,8 +178,10 @@ class SmartCrusher(Transform):
         max_items: int,
         limit: int | None = None,
         max_string_chars: int | None = None,
+        memo: dict[tuple[str, int], Any] | None = None,
     ) -> tuple[str, int, int] | None:
-        """One lossy pass: (text, tokens, items dropped), or None when nothing was cut."""
+        """One lossy pass: (text, tokens, items dropped), or None when nothing was cut.
+        ``memo``: shared by the passes over one ``data`` (see :class:`._crush.Crush`)."""
         crush = Crush(
             self.config,
             ctx.query,
@@ -188,6 +191,7 @@ class SmartCrusher(Transform):
             ctx.learned_fields,
             limit=limit,
             max_string_chars=max_string_chars,
+            memo=memo,
         )
         cut = crush.run(data)
         if not crush.dropped:
@@ -202,6 +206,7 @@ class SmartCrusher(Transform):
         ref: str,
         budget: int,
         best: tuple[str, int, int] | None,
+        memo: dict[tuple[str, int], Any],
     ) -> tuple[str, int, int] | None:
         """Cut harder until the text is within ``budget`` (or the rounds run out): fewer
         items per array, shorter strings. Returns the smallest attempt."""
@@ -212,7 +217,7 @@ class SmartCrusher(Transform):
             share = budget / max(tokens, 1)
             items = max(1, min(items - 1, int(items * share * 0.9)))
             chars = max(64, min(chars - 1, int(chars * share * 0.9)))
-            cut = self._cut(data, ctx, ref, items, limit=items, max_string_chars=chars)
+            cut = self._cut(data, ctx, ref, items, limit=items, max_string_chars=chars, memo=memo)
             if cut is None:
                 break
             if best is None or cut[1] < best[1]:

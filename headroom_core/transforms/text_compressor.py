@@ -27,11 +27,11 @@ holding a marker is left alone, so compressing the output again returns None.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from collections.abc import Iterator
 from functools import lru_cache
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
-from ..relevance.bm25 import STOPWORDS, BM25Scorer
+from ..relevance.bm25 import STOPWORDS, Doc, bm25_scores
 from ..text import sentence_spans
 from ._content import Compressed
 from ._detect import is_code_line, is_prose
@@ -65,9 +65,8 @@ _IDENTIFIER = re.compile(
 _CAPITALISED = re.compile(r"[A-Z][\w'\u2019-]*(?:\s+[A-Z][\w'\u2019-]*)*")
 
 
-@dataclass(frozen=True, slots=True)
-class _Unit:
-    """A span of the text kept or cut as a whole."""
+class _Unit(NamedTuple):
+    """A span of the text kept or cut as a whole (a tuple: a long text has a million)."""
 
     start: int
     end: int
@@ -190,8 +189,20 @@ def _indent(line: str) -> int:
 # ---- scoring and choice ------------------------------------------------------------------
 
 
-def _query_needles(query: str) -> list[re.Pattern[str]]:
-    """Numbers, quoted strings, identifiers and capitalised names of the query."""
+_CHUNK = 256  # sentences looked at together before one by one (most chunks hold no term)
+_STOP_PART = re.compile(r"(?<![0-9a-z])(?:" + "|".join(sorted(STOPWORDS)) + r")(?![0-9a-z])")
+
+
+def _chunks(sentences: list[str]) -> Iterator[tuple[int, str]]:
+    """(first index, the chunk's sentences joined by a space) for each run of :data:`_CHUNK`
+    sentences: a literal absent from the chunk is absent from each of its sentences."""
+    for a in range(0, len(sentences), _CHUNK):
+        yield a, " ".join(sentences[a : a + _CHUNK])
+
+
+def _query_needles(query: str) -> list[tuple[str, re.Pattern[str]]]:
+    """Numbers, quoted strings, identifiers and capitalised names of the query: each as
+    the literal a match contains and its pattern."""
     needles = {m[0] for m in _IDENTIFIER.finditer(query)}
     needles.update(_NUMBER.findall(_IDENTIFIER.sub(" ", query)))  # "1" of "us-east-1": no
     needles.update(next(g for g in m.groups() if g) for m in _QUOTED.finditer(query))
@@ -204,7 +215,7 @@ def _query_needles(query: str) -> list[re.Pattern[str]]:
         if words:
             needles.add(" ".join(words))
     return [
-        re.compile(rf"(?<![\w.]){re.escape(n)}(?![\w]|[.,]\d)")
+        (n, re.compile(rf"(?<![\w.]){re.escape(n)}(?![\w]|[.,]\d)"))
         for n in sorted(needles)
         if len(n) > 1 or n.isdigit()
     ]
@@ -212,9 +223,14 @@ def _query_needles(query: str) -> list[re.Pattern[str]]:
 
 def _must_keep(sentences: list[str], units: list[_Unit], query: str | None) -> set[int]:
     must = {i for i, u in enumerate(units) if u.fixed}
-    if query:
-        needles = _query_needles(query)
-        must.update(i for i, s in enumerate(sentences) if any(n.search(s) for n in needles))
+    if not query:
+        return must
+    needles = _query_needles(query)
+    for a, joined in _chunks(sentences):
+        present = [pattern for literal, pattern in needles if literal in joined]
+        if present:
+            chunk = sentences[a : a + _CHUNK]
+            must.update(a + k for k, s in enumerate(chunk) if any(p.search(s) for p in present))
     return must
 
 
@@ -222,16 +238,37 @@ def _scores(sentences: list[str], units: list[_Unit], query: str | None) -> list
     """BM25 over stemmed terms (all 0 without a query); a sentence scores at least
     :data:`NEIGHBOUR_WEIGHT` times the score of the sentence before or after it in its
     block (answers sit next to the sentence that names the topic: "Delano Las Vegas is a
-    hotel. It is owned by MGM Resorts.")."""
-    terms = _terms(query or "")
-    if not terms:
-        return [0.0] * len(sentences)
-    base = BM25Scorer().score_items([_terms(s) for s in sentences], terms)
+    hotel. It is owned by MGM Resorts.").
+
+    Only sentences holding a query term (a stem is a prefix of its word, so a substring of
+    the lowercased sentence) are split into terms; the others count through their length
+    alone, taken over a whole chunk at once."""
+    n = len(sentences)
+    q_terms = [t for t in dict.fromkeys(_terms(query or "").split()) if t not in STOPWORDS]
+    lows = (joined.lower() for _, joined in _chunks(sentences))
+    if not q_terms or not any(any(t in low for t in q_terms) for low in lows):
+        return [0.0] * n  # no sentence can score: lengths do not matter
+    docs: dict[int, Doc] = {}
+    total = 0
+    for a, joined in _chunks(sentences):
+        low = joined.lower()
+        total += len(_PART.findall(low)) - len(_STOP_PART.findall(low))
+        if any(t in low for t in q_terms):
+            for k, sentence in enumerate(sentences[a : a + _CHUNK], a):
+                lowered = sentence.lower()
+                if any(t in lowered for t in q_terms):
+                    stems = _terms(sentence).split()
+                    counts = {t: c for t in q_terms if (c := stems.count(t))}
+                    if counts:
+                        docs[k] = counts, len(stems)
+    base = bm25_scores(docs, n, total, q_terms)
     out = list(base)
-    for i in range(1, len(units)):
-        if units[i].block == units[i - 1].block:
-            out[i] = max(out[i], NEIGHBOUR_WEIGHT * base[i - 1])
-            out[i - 1] = max(out[i - 1], NEIGHBOUR_WEIGHT * base[i])
+    for i in docs:
+        lift = NEIGHBOUR_WEIGHT * base[i]
+        if lift > 0:
+            for j in (i - 1, i + 1):
+                if 0 <= j < n and units[j].block == units[i].block and out[j] < lift:
+                    out[j] = lift
     return out
 
 

@@ -1,6 +1,7 @@
 """Time and peak memory of ``compress()`` on one very large tool output, by size and kind.
 
     .venv/bin/python tests/benchmarks/bench_large.py [--sizes 5,10,20,50] [--kinds ...]
+        [--question "What is the total amount?"]
 
 Each case runs in a fresh interpreter that reads its input from a file another one wrote (so
 its peak RSS is the interpreter, the input text and ``compress()``): one agent request whose
@@ -12,6 +13,10 @@ last tool result is, at 5 / 10 / 20 / 50 MB,
 - ``prose``: sentences of words, no line breaks.
 
 The inputs are generated (seeded, deterministic): the point is size and shape, not content.
+The user's message is ``--question`` ("Summarise what this tool returned." by default, which
+names nothing in the data); a question that names columns or values ("which id failed?",
+"What is the total amount?") makes the record array's row conditions and relevance scoring
+look at every row, and an aggregate one keeps every row until the context window's fit.
 Printed per case: wall time of ``compress()`` alone (input built before the timer; the
 first call builds the tokenizer, about 0.5 s of it), seconds per MB, peak RSS of that
 process, tokens before and after, and the transforms that ran. Linear means seconds per MB
@@ -34,7 +39,8 @@ WORKER = r"""
 import json, random, resource, sys, time
 from headroom_core import compress
 
-mb, kind, phase, path = float(sys.argv[1]), sys.argv[2], sys.argv[3], sys.argv[4]
+mb, kind, phase, path, question = (
+    float(sys.argv[1]), sys.argv[2], sys.argv[3], sys.argv[4], sys.argv[5])
 target = int(mb * 1_000_000)
 rnd = random.Random(0)
 words = "alpha beta gamma delta epsilon zeta eta theta iota kappa lambda mu".split()
@@ -84,7 +90,7 @@ if phase == "build":  # its own process: building the input costs memory compres
 with open(path, encoding="utf-8") as f:
     text = f.read()
 messages = [
-    {"role": "user", "content": "Summarise what this tool returned."},
+    {"role": "user", "content": question},
     {"role": "assistant", "content": None, "tool_calls": [
         {"id": "c1", "type": "function", "function": {"name": "fetch", "arguments": "{}"}}]},
     {"role": "tool", "tool_call_id": "c1", "content": text},
@@ -102,13 +108,13 @@ print(json.dumps({"mb": len(text) / 1e6, "seconds": seconds, "rss_mb": rss_mb,
 """
 
 
-def run(mb: float, kind: str) -> dict[str, object]:
+def run(mb: float, kind: str, question: str) -> dict[str, object]:
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     with tempfile.TemporaryDirectory() as tmp:
         path = str(Path(tmp) / "input.txt")
         for phase in ("build", "run"):
             out = subprocess.run(
-                [sys.executable, "-c", WORKER, str(mb), kind, phase, path],
+                [sys.executable, "-c", WORKER, str(mb), kind, phase, path, question],
                 capture_output=True,
                 text=True,
                 env=env,
@@ -123,12 +129,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", default="5,10,20,50", help="MB, comma-separated")
     parser.add_argument("--kinds", default="json-string,records,log,prose")
+    parser.add_argument("--question", default="Summarise what this tool returned.")
     args = parser.parse_args()
     print("| kind | MB | seconds | s / MB | peak RSS MB | tokens before -> after | transforms |")
     print("|---|---:|---:|---:|---:|---|---|")
     for kind in args.kinds.split(","):
         for mb in (float(x) for x in args.sizes.split(",")):
-            row = run(mb, kind)
+            row = run(mb, kind, args.question)
             before, after, transforms = row["outcome"]  # type: ignore[misc]
             size = float(row["mb"])  # type: ignore[arg-type]
             secs = float(row["seconds"])  # type: ignore[arg-type]

@@ -4,8 +4,9 @@ Each shortcut is checked against a straightforward reference written here (the c
 replaced), on generated inputs: BM25 scoring only the items that hold a query term, the
 length of a text's terms without building them, the named-row prefilter on each row's
 JSON, the quick refusals before number parsing, the table encoder's scalar-list path,
-the change-point scores, the lower bounds that spare SmartCrusher exact counts, and the
-garbage collector paused over a large input.
+the change-point scores, the lower bounds that spare SmartCrusher exact counts, the
+garbage collector paused over a large input, and the prose compressor's chunked sentence
+scoring, must-keep search and abbreviation check.
 """
 
 from __future__ import annotations
@@ -21,10 +22,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from headroom_core import text as text_module
 from headroom_core.config import SmartCrusherConfig
 from headroom_core.relevance import bm25
 from headroom_core.relevance.bm25 import STOPWORDS, BM25Scorer, tokenize
-from headroom_core.transforms import _conditions, _lossless, _select, json_codec
+from headroom_core.transforms import _conditions, _lossless, _select, json_codec, text_compressor
 from headroom_core.transforms._conditions import Table, cell_number
 from headroom_core.transforms._question import parse_question
 from headroom_core.transforms.smart_crusher import SmartCrusher
@@ -312,3 +314,76 @@ def test_the_collector_is_paused_for_large_inputs_and_resumed_after() -> None:
         assert not gc.isenabled()  # the application's choice stays
     finally:
         gc.enable()
+
+
+# ---- prose: sentence scoring, must-keep sentences, abbreviations ------------------------
+
+PROSE_WORDS = [
+    "The", "hotel", "is", "owned", "by", "MGM", "Resorts", "owner", "owns", "it", "was",
+    "returned", "returns", "dep-1027", "us-east-1", "42", "3.5", "Dr.", "etc.", "J.", "e.g.",
+    "approx.", "Paris", "İstanbul", "été", "Σίσυφος", "the", "and", "of", "will", "wills",
+]  # fmt: skip
+
+prose_sentences = st.lists(
+    st.lists(st.sampled_from(PROSE_WORDS), min_size=1, max_size=12).map(
+        lambda ws: " ".join(ws).capitalize() + "."
+    ),
+    min_size=1,
+    max_size=700,  # more than two chunks
+)
+prose_queries = st.sampled_from(
+    [None, "", "who owns the hotel?", "Which owner returned dep-1027?", "what of the", "İstanbul été",
+     "Is MGM Resorts in Paris?", "wills"]
+)  # fmt: skip
+
+
+def reference_scores(sentences: list[str], units: list[Any], query: str | None) -> list[float]:
+    terms = text_compressor._terms(query or "")
+    if not terms:
+        return [0.0] * len(sentences)
+    base = BM25Scorer().score_items([text_compressor._terms(s) for s in sentences], terms)
+    out = list(base)
+    for i in range(1, len(units)):
+        if units[i].block == units[i - 1].block:
+            out[i] = max(out[i], text_compressor.NEIGHBOUR_WEIGHT * base[i - 1])
+            out[i - 1] = max(out[i - 1], text_compressor.NEIGHBOUR_WEIGHT * base[i])
+    return out
+
+
+def reference_must_keep(sentences: list[str], units: list[Any], query: str | None) -> set[int]:
+    must = {i for i, u in enumerate(units) if u.fixed}
+    if query:
+        needles = [p for _, p in text_compressor._query_needles(query)]
+        must.update(i for i, s in enumerate(sentences) if any(n.search(s) for n in needles))
+    return must
+
+
+@settings(max_examples=80, deadline=None)
+@given(prose_sentences, st.integers(1, 9), prose_queries)
+def test_prose_scores_and_must_keep_match_the_plain_loops(
+    sentences: list[str], per_block: int, query: str | None
+) -> None:
+    text = "\n\n".join(
+        " ".join(sentences[a : a + per_block]) for a in range(0, len(sentences), per_block)
+    )
+    units = text_compressor._segment(text)
+    spans = [text[u.start : u.end] for u in units]
+    assert text_compressor._scores(spans, units, query) == reference_scores(spans, units, query)
+    assert text_compressor._must_keep(spans, units, query) == reference_must_keep(
+        spans, units, query
+    )
+
+
+def reference_is_abbreviation(text: str, begin: int, dot: int) -> bool:
+    word_start = max(text.rfind(" ", begin, dot), text.rfind("\n", begin, dot)) + 1
+    word = text[max(word_start, begin) : dot + 1].lstrip(text_module._OPENERS)
+    return bool(text_module._ABBREVIATION.fullmatch(word[:-1])) or bool(
+        text_module._INITIALS.fullmatch(word)
+    )
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(alphabet="aeJDrStcſ\u212aİ.\"'( \n", max_size=30))
+def test_the_abbreviation_shortcut_matches_the_patterns(text: str) -> None:
+    for dot in (i for i, c in enumerate(text) if c == "."):
+        assert text_module._is_abbreviation(text, 0, dot) == reference_is_abbreviation(text, 0, dot)
