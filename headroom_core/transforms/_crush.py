@@ -25,7 +25,8 @@ rest.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
+from itertools import repeat
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import orjson
@@ -122,7 +123,24 @@ class Crush:
             return f"{node[:keep]}…[headroom: {len(node) - keep} chars cut; ref={self.ref}]"
         return node
 
+    def _plain(self, values: Iterable[tuple[str, Any]]) -> bool:
+        """Only values a pass returns as they are (numbers, booleans, null, strings within
+        the limit, short lists of those) under keys that cannot be links: the node itself
+        can go out."""
+        limit = self.max_string
+        for k, v in values:
+            kind = type(v)
+            if kind in _UNCUT:
+                continue
+            if kind is list and len(v) <= self._cap() and self._plain(zip(repeat(""), v)):
+                continue  # a short list of such values (tags): array() returns it as it is
+            if kind is not str or len(v) > limit or k.endswith("_url"):
+                return False
+        return True
+
     def obj(self, node: dict[str, Any]) -> dict[str, Any]:
+        if self._plain(node.items()):
+            return node  # a flat record: nothing in it to cut (most rows of a table)
         if self._is_collection(node):
             return self.records(node)
         links = [
@@ -238,6 +256,8 @@ class Crush:
         n = len(items)
         if n <= self._cap() or n < self.cfg.min_items_to_analyze:
             if not any(isinstance(v, (dict, list)) for v in items):
+                if self._plain(zip(repeat(""), items)):
+                    return items  # short scalars: nothing to cut
                 return [self.walk(v) for v in items]
             keep = {
                 i
