@@ -71,6 +71,13 @@ def _is_link(key: str, value: Any) -> bool:
     )
 
 
+def value_texts(items: list[Any]) -> list[str]:
+    """Each item as JSON without its own keys (a record's values; nested objects whole):
+    every cell value of the item is written in it, and no column name that only its keys
+    hold."""
+    return [orjson.dumps(list(v.values()) if isinstance(v, dict) else v).decode() for v in items]
+
+
 class Crush:
     def __init__(
         self,
@@ -308,13 +315,9 @@ class Crush:
         found in the JSON of their values alone: a question naming a column ("the total
         amount") then does not look at every row."""
 
-        def compute() -> Selection:
-            values = [
-                orjson.dumps(list(v.values()) if isinstance(v, dict) else v).decode() for v in items
-            ]
-            return select_rows(question, table, values)
-
-        return self._memo("selection", owner, compute)
+        return self._memo(
+            "selection", owner, lambda: select_rows(question, table, value_texts(items))
+        )
 
     def _cap(self) -> int:
         return self.max_items if self.limit is None else min(self.max_items, self.limit)

@@ -28,6 +28,7 @@ from headroom_core.relevance import bm25
 from headroom_core.relevance.bm25 import STOPWORDS, BM25Scorer, tokenize
 from headroom_core.transforms import _conditions, _lossless, _select, json_codec, text_compressor
 from headroom_core.transforms._conditions import Table, cell_number
+from headroom_core.transforms._crush import value_texts
 from headroom_core.transforms._question import parse_question
 from headroom_core.transforms.smart_crusher import SmartCrusher
 
@@ -125,7 +126,9 @@ rows = st.lists(
     max_size=12,
 )
 questions = st.lists(
-    st.sampled_from([*WORDS, "which", "what is", "05", "07", "1e", "5e", "zurich", "user"]),
+    st.sampled_from(
+        [*WORDS, "which", "what is", "05", "07", "1e", "5e", "zurich", "user", "name", "meta", "a"]
+    ),
     min_size=1,
     max_size=6,
 ).map(lambda ws: " ".join(ws) + "?")
@@ -137,9 +140,10 @@ def test_named_rows_prefilter_selects_the_same_rows(items: list[dict[str, Any]],
     question = parse_question(q)
     table = Table(items)
     row_texts = [orjson.dumps(it).decode() for it in items]
-    assert _conditions._named_rows(question, table, row_texts) == _conditions._named_rows(
-        question, table
-    )
+    plain = _conditions._named_rows(question, table)
+    assert _conditions._named_rows(question, table, row_texts) == plain
+    # SmartCrusher looks in the values alone (a column name in every row's keys is no hint)
+    assert _conditions._named_rows(question, table, value_texts(items)) == plain
 
 
 def test_small_floats_are_found_by_their_python_words() -> None:
@@ -387,3 +391,60 @@ def reference_is_abbreviation(text: str, begin: int, dot: int) -> bool:
 def test_the_abbreviation_shortcut_matches_the_patterns(text: str) -> None:
     for dot in (i for i, c in enumerate(text) if c == "."):
         assert text_module._is_abbreviation(text, 0, dot) == reference_is_abbreviation(text, 0, dot)
+
+
+# ---- SmartCrusher's passes: flat records as they are, what passes share computed once ---
+
+crush_rows = st.lists(
+    st.fixed_dictionaries(
+        {
+            "id": st.integers(0, 10**4),
+            "status": st.sampled_from(["ok", "failed", "pending", "x" * 90]),
+            "amount": st.floats(0, 100, allow_nan=False),
+        },
+        optional={
+            "tags": st.lists(st.sampled_from(WORDS), max_size=4),
+            "a_url": st.just("https://example.com/a"),
+            "b_url": st.just("https://example.com/b"),
+            "c_url": st.just("https://example.com/c"),
+            "nested": st.fixed_dictionaries({"k": st.sampled_from(WORDS)}),
+        },
+    ),
+    min_size=0,
+    max_size=60,
+)
+
+
+def _fresh_memo(self: Any, what: str, owner: object, compute: Any) -> Any:
+    return compute()
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    crush_rows,
+    st.sampled_from([None, "which id failed?", "What is the total amount?", "pending a_url"]),
+    st.sampled_from([None, 150, 400]),
+)
+def test_crush_passes_match_the_plain_walk(
+    data: list[dict[str, Any]], query: str | None, budget: int | None
+) -> None:
+    from headroom_core.tokens import get_tokenizer
+    from headroom_core.transforms._content import ContentContext
+    from headroom_core.transforms._crush import Crush
+
+    cfg = SmartCrusherConfig(lossless_below_tokens=50, min_tokens_to_crush=20, max_string_chars=64)
+    text = orjson.dumps(data).decode()
+
+    def run() -> Any:
+        crusher = SmartCrusher(cfg)
+        ctx = ContentContext(get_tokenizer().count_text, cfg, crusher.store, query, None)
+        ctx.budget_tokens = budget
+        out = crusher.compress(text, ctx)
+        return None if out is None else (out.text, out.lossy, out.dropped)
+
+    fast = run()
+    with (
+        mock.patch.object(Crush, "_plain", lambda self, values: False),
+        mock.patch.object(Crush, "_memo", _fresh_memo),
+    ):
+        assert run() == fast
