@@ -93,7 +93,7 @@ class Crush:
         memo: dict[tuple[str, int], Any] | None = None,
     ) -> None:
         """``limit``: a hard cap on the items kept per array (a budget is being met).
-        ``memo``: shared by the passes over one document (:meth:`_prepared`)."""
+        ``memo``: shared by the passes over one document (:meth:`_memo`)."""
         self.cfg, self.query, self.max_items, self.ref = cfg, query, max_items, ref
         self.limit = limit
         self.memo: dict[tuple[str, int], Any] = {} if memo is None else memo
