@@ -65,7 +65,7 @@ def run_app(app: Any) -> Iterator[RunningServer]:
 def serve_process(openai_base_url: str, *args: str, cwd: Path) -> Iterator[str]:
     """``headroom serve`` as a subprocess in front of ``openai_base_url`` (with ``args``, e.g.
     ``--store``, ``--originals``, ``--workers``); yields its base URL once ``/health``
-    answers, stops it on exit."""
+    answers, stops it on exit. A failure inside carries the server's stderr as a note."""
     port = free_port()
     env = {**os.environ, "PYTHONPATH": str(REPO), "HEADROOM_SERVER_TOKEN": ""}
     env.pop("PROMETHEUS_MULTIPROC_DIR", None)
@@ -95,7 +95,13 @@ def serve_process(openai_base_url: str, *args: str, cwd: Path) -> Iterator[str]:
                 err = proc.stderr.read().decode() if proc.stderr else ""
                 raise AssertionError(f"server did not start: {err[-2000:]}")
             time.sleep(0.2)
-        yield base
+        try:
+            yield base
+        except BaseException as exc:  # the server's own account goes with the failure
+            proc.terminate()
+            err = proc.communicate(timeout=30)[1] or b""
+            exc.add_note(f"headroom serve stderr (last 4000 bytes):\n{err[-4000:].decode()}")
+            raise
     finally:
         proc.terminate()
         proc.wait(timeout=30)
